@@ -1,0 +1,173 @@
+// See array_cast.hpp.
+#include "array_cast.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace pk::py_bind {
+
+namespace {
+constexpr int kNpyFloat = 11;   // NPY_FLOAT
+constexpr int kNpyDouble = 12;  // NPY_DOUBLE
+
+std::string dtype_str(const py::array& arr) { return py::str(arr.dtype()).cast<std::string>(); }
+}  // namespace
+
+DType dtype_of(const py::array& arr, const char* fn, const char* name) {
+  const int num = arr.dtype().num();
+  if (num == kNpyFloat) return DType::f32;
+  if (num == kNpyDouble) return DType::f64;
+  throw TypeError(std::string(fn) + ": unsupported dtype " + dtype_str(arr) + " for argument '" + name +
+                  "' (supported: float32, float64)");
+}
+
+Operand parse_operand(const py::handle& obj, const char* fn, const char* name) {
+  Operand op;
+  PyObject* p = obj.ptr();
+  if (PyFloat_CheckExact(p) || PyLong_CheckExact(p) || PyBool_Check(p)) {
+    op.weak = true;
+    op.scalar = PyFloat_CheckExact(p) ? PyFloat_AsDouble(p) : PyLong_AsDouble(p);
+    if (op.scalar == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+    return op;
+  }
+  if (py::isinstance<py::array>(obj)) {
+    op.arr = py::reinterpret_borrow<py::array>(obj);
+  } else {
+    if (obj.is_none())
+      throw TypeError(std::string(fn) + ": argument '" + name + "' is None; expected an array");
+    py::object np = py::module_::import("numpy");
+    op.arr = np.attr("asarray")(obj);
+  }
+  dtype_of(op.arr, fn, name);
+  return op;
+}
+
+DType result_dtype(const Operand* ops, int n) {
+  bool any_strong = false, any64 = false;
+  for (int i = 0; i < n; ++i) {
+    if (ops[i].weak) continue;
+    any_strong = true;
+    if (ops[i].arr.dtype().num() == kNpyDouble) any64 = true;
+  }
+  if (!any_strong) return DType::f64;
+  return any64 ? DType::f64 : DType::f32;
+}
+
+View view_of(py::array& arr) {
+  const DType dt = arr.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
+  const int64_t esz = dtype_size(dt);
+  const int nd = int(arr.ndim());
+  if (nd > kMaxDims)
+    throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) +
+                     " dimensions, got " + std::to_string(nd));
+  bool ok = (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) == 0;
+  for (int i = 0; i < nd && ok; ++i) ok = (arr.strides(i) % esz) == 0;
+  if (!ok) {
+    py::object np = py::module_::import("numpy");
+    arr = np.attr("array")(arr, py::arg("copy") = true, py::arg("order") = "C");
+  }
+  View v;
+  v.data = const_cast<void*>(arr.data());
+  v.dtype = dt;
+  v.ndim = nd;
+  for (int i = 0; i < nd; ++i) {
+    v.shape[i] = arr.shape(i);
+    v.strides[i] = arr.strides(i) / esz;
+  }
+  return v;
+}
+
+void finalize(Operand& op, DType dt) {
+  if (op.weak) {
+    op.scalar_f32 = static_cast<float>(op.scalar);
+    op.view = View();
+    op.view.dtype = dt;
+    op.view.ndim = 0;
+    op.view.data = dt == DType::f32 ? static_cast<void*>(&op.scalar_f32) : static_cast<void*>(&op.scalar);
+    return;
+  }
+  const int want = dt == DType::f32 ? kNpyFloat : kNpyDouble;
+  if (op.arr.dtype().num() != want)
+    op.arr = op.arr.attr("astype")(dt == DType::f32 ? "float32" : "float64");
+  op.view = view_of(op.arr);
+}
+
+py::array new_array(DType dt, const std::vector<int64_t>& shape) {
+  std::vector<py::ssize_t> s(shape.begin(), shape.end());
+  if (dt == DType::f32) return py::array_t<float>(s);
+  return py::array_t<double>(s);
+}
+
+std::vector<int64_t> shape_of(const View& v) { return std::vector<int64_t>(v.shape, v.shape + v.ndim); }
+
+py::tuple shape_tuple(const int64_t* shape, int ndim) {
+  py::tuple t(ndim);
+  for (int i = 0; i < ndim; ++i) t[i] = py::int_(shape[i]);
+  return t;
+}
+
+py::array check_out(const py::handle& out, DType dt, const int64_t* shape, int ndim, const char* fn) {
+  if (!py::isinstance<py::array>(out)) throw TypeError("return arrays must be of ArrayType");
+  py::array arr = py::reinterpret_borrow<py::array>(out);
+  if (!arr.writeable()) throw ValueError("output array is read-only");
+  const int num = arr.dtype().num();
+  const int want = dt == DType::f32 ? kNpyFloat : kNpyDouble;
+  if (num != want)
+    throw TypeError(std::string(fn) + ": out has dtype " + dtype_str(arr) + " but the result has dtype " +
+                    dtype_name(dt) + "; pass an out array of dtype " + dtype_name(dt));
+  bool same = arr.ndim() == ndim;
+  for (int i = 0; same && i < ndim; ++i) same = arr.shape(i) == shape[i];
+  if (!same) {
+    std::vector<int64_t> os(arr.shape(), arr.shape() + arr.ndim());
+    throw ValueError("non-broadcastable output operand with shape " + shape_str(os.data(), int(os.size())) +
+                     " doesn't match the broadcast shape " + shape_str(shape, ndim));
+  }
+  return arr;
+}
+
+namespace {
+void bounds(const View& v, intptr_t& lo, intptr_t& hi) {
+  const int64_t esz = dtype_size(v.dtype);
+  int64_t a = 0, b = 0;
+  for (int i = 0; i < v.ndim; ++i) {
+    if (v.shape[i] == 0) {
+      lo = hi = reinterpret_cast<intptr_t>(v.data);
+      return;
+    }
+    const int64_t ext = (v.shape[i] - 1) * v.strides[i];
+    if (ext < 0) a += ext; else b += ext;
+  }
+  lo = reinterpret_cast<intptr_t>(v.data) + a * esz;
+  hi = reinterpret_cast<intptr_t>(v.data) + (b + 1) * esz;
+}
+}  // namespace
+
+bool may_overlap(const View& x, const View& y) {
+  if (x.size() == 0 || y.size() == 0) return false;
+  intptr_t xl, xh, yl, yh;
+  bounds(x, xl, xh);
+  bounds(y, yl, yh);
+  return xl < yh && yl < xh;
+}
+
+bool same_view(const View& a, const View& b) {
+  if (a.data != b.data || a.ndim != b.ndim || a.dtype != b.dtype) return false;
+  for (int i = 0; i < a.ndim; ++i) {
+    if (a.shape[i] != b.shape[i]) return false;
+    if (a.shape[i] > 1 && a.strides[i] != b.strides[i]) return false;
+  }
+  return true;
+}
+
+bool has_internal_overlap(const View& v) {
+  for (int i = 0; i < v.ndim; ++i)
+    if (v.shape[i] > 1 && v.strides[i] == 0) return true;
+  return false;
+}
+
+py::object maybe_scalar(py::array arr) {
+  if (arr.ndim() == 0) return arr[py::tuple()];
+  return std::move(arr);
+}
+
+}  // namespace pk::py_bind

@@ -1,0 +1,64 @@
+// NumPy <-> pk::View conversion shared by every binding file: argument parsing (arrays, Python
+// scalars, array-likes), NumPy's dtype promotion for float32/float64, `out=` validation, overlap
+// checks. Validation happens here, with the GIL held; kernels get plain Views.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "pykernels/common.hpp"
+
+namespace pk::py_bind {
+
+namespace py = pybind11;
+
+// Below this many elements a call keeps the GIL: releasing and re-taking it costs more than the work.
+constexpr int64_t kReleaseGilMin = 8192;
+
+struct Operand {
+  py::array arr;        // the array (or a converted copy); empty for a weak Python scalar
+  bool weak = false;    // Python float/int/bool: takes the other operand's dtype (NEP 50)
+  double scalar = 0.0;  // value when weak
+  float scalar_f32 = 0.0f;
+  View view;            // filled by finalize()
+};
+
+// Parses `obj` for argument `name` of function `fn`. Arrays must be float32 or float64 (anything
+// else is a TypeError naming the dtype); Python scalars are weak; other objects go through
+// np.asarray.
+Operand parse_operand(const py::handle& obj, const char* fn, const char* name);
+
+// NumPy's result dtype for float32/float64 operands (weak scalars adopt the strong dtype; all weak:
+// float64).
+DType result_dtype(const Operand* ops, int n);
+
+// Makes op.view: an N-d strided View of dtype `dt` (casting a copy if the array's dtype differs).
+void finalize(Operand& op, DType dt);
+
+// View of an array whose dtype is already known to be float32/float64 (element strides; a copy is
+// made first when a stride is not a multiple of the item size or the data is misaligned).
+View view_of(py::array& arr);
+
+py::array new_array(DType dt, const std::vector<int64_t>& shape);
+std::vector<int64_t> shape_of(const View& v);
+DType dtype_of(const py::array& arr, const char* fn, const char* name);
+
+// Validates `out` (ndarray, writeable, dtype dt, shape == expected unless broadcasting is allowed)
+// and returns it. NumPy's messages where NumPy has them.
+py::array check_out(const py::handle& out, DType dt, const int64_t* shape, int ndim, const char* fn);
+
+// True when the memory spanned by a and b intersects.
+bool may_overlap(const View& a, const View& b);
+// True when a and b address exactly the same elements in the same order (after broadcasting).
+bool same_view(const View& a, const View& b);
+bool has_internal_overlap(const View& v);  // a zero stride on a dimension of size > 1
+
+// 0-d arrays become NumPy scalars, as NumPy's ufuncs return them.
+py::object maybe_scalar(py::array arr);
+
+py::tuple shape_tuple(const int64_t* shape, int ndim);
+
+}  // namespace pk::py_bind

@@ -1,0 +1,315 @@
+// Bindings of the element-wise kernels and the broadcast-undoing sums. Pattern in every function:
+// parse and validate (GIL held) -> allocate the result -> release the GIL for the kernel -> return.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "array_cast.hpp"
+#include "pykernels/elementwise.hpp"
+
+namespace pk::py_bind {
+
+namespace {
+
+bool view_usable(const py::array& arr) {
+  const int64_t esz = arr.itemsize();
+  if (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) return false;
+  for (py::ssize_t i = 0; i < arr.ndim(); ++i)
+    if (arr.strides(i) % esz) return false;
+  return true;
+}
+
+void run_binary(BinOp op, const View& o, const View& a, const View& b) {
+  if (o.size() >= kReleaseGilMin) {
+    py::gil_scoped_release nogil;
+    binary(op, o, a, b);
+  } else {
+    binary(op, o, a, b);
+  }
+}
+
+// out = op(x1, x2) with NumPy broadcasting, promotion and `out=` rules.
+py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py::handle& x2, py::handle out,
+                       const char* n1, const char* n2) {
+  Operand ops[2] = {parse_operand(x1, fn, n1), parse_operand(x2, fn, n2)};
+  const DType dt = result_dtype(ops, 2);
+  finalize(ops[0], dt);
+  finalize(ops[1], dt);
+  const int64_t* shapes[3] = {ops[0].view.shape, ops[1].view.shape, nullptr};
+  int nds[3] = {ops[0].view.ndim, ops[1].view.ndim, 0};
+  int64_t shape[kMaxDims];
+  int nd = broadcast_shapes(2, shapes, nds, shape);
+
+  if (py::isinstance<py::tuple>(out)) {
+    py::tuple t = py::reinterpret_borrow<py::tuple>(out);
+    if (t.size() != 1) throw ValueError(std::string(fn) + ": out must be an array or a 1-tuple of arrays");
+    out = t[0];
+  }
+  py::array res;
+  if (out.is_none()) {
+    res = new_array(dt, std::vector<int64_t>(shape, shape + nd));
+  } else {
+    if (!py::isinstance<py::array>(out)) throw TypeError("return arrays must be of ArrayType");
+    py::array oarr = py::reinterpret_borrow<py::array>(out);
+    // NumPy lets the inputs broadcast up to out's shape, never out to the inputs'.
+    std::vector<int64_t> os(oarr.shape(), oarr.shape() + oarr.ndim());
+    int64_t full[kMaxDims];
+    const int64_t* s3[2] = {shape, os.data()};
+    int n3[2] = {nd, int(os.size())};
+    int fnd;
+    try {
+      fnd = broadcast_shapes(2, s3, n3, full);
+    } catch (const ValueError&) {
+      fnd = -1;
+    }
+    bool match = fnd == int(os.size());
+    for (int i = 0; match && i < fnd; ++i) match = full[i] == os[size_t(i)];
+    if (!match)
+      throw ValueError("non-broadcastable output operand with shape " + shape_str(os.data(), int(os.size())) +
+                       " doesn't match the broadcast shape " +
+                       shape_str(fnd >= 0 ? full : shape, fnd >= 0 ? fnd : nd));
+    nd = int(os.size());
+    std::copy(os.begin(), os.end(), shape);
+    res = check_out(oarr, dt, shape, nd, fn);
+  }
+
+  View a = broadcast_view(ops[0].view, nd, shape);
+  View b = broadcast_view(ops[1].view, nd, shape);
+  bool need_tmp = !out.is_none() && !view_usable(res);
+  View ov;
+  if (!need_tmp) {
+    ov = view_of(res);
+    if (has_internal_overlap(ov)) throw ValueError(std::string(fn) + ": out has internal overlap (a zero stride)");
+    for (const View* in : {&a, &b})
+      if (may_overlap(ov, *in) && !same_view(ov, *in)) need_tmp = true;
+  }
+  if (need_tmp) {
+    // Partial overlap between out and an input (or an unaligned out): compute into a fresh array,
+    // then copy, so the result is what NumPy gives.
+    py::array tmp = new_array(dt, std::vector<int64_t>(shape, shape + nd));
+    View tv = view_of(tmp);
+    run_binary(op, tv, a, b);
+    py::module_::import("numpy").attr("copyto")(res, tmp);
+    return std::move(res);
+  }
+  run_binary(op, ov, a, b);
+  if (!out.is_none()) return std::move(res);
+  return maybe_scalar(res);
+}
+
+int64_t as_index(const py::handle& h, const char* what) {
+  PyObject* idx = PyNumber_Index(h.ptr());
+  if (!idx) {
+    PyErr_Clear();
+    throw TypeError(std::string("'") + Py_TYPE(h.ptr())->tp_name + "' object cannot be interpreted as an integer" +
+                    (what ? std::string(" (") + what + ")" : std::string()));
+  }
+  const int64_t v = PyLong_AsLongLong(idx);
+  Py_DECREF(idx);
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+std::vector<int64_t> as_shape(const py::handle& h, const char* what) {
+  std::vector<int64_t> s;
+  if (PyLong_Check(h.ptr())) {
+    s.push_back(as_index(h, what));
+  } else {
+    for (py::handle e : py::iter(h)) s.push_back(as_index(e, what));
+  }
+  for (int64_t d : s)
+    if (d < 0) throw ValueError(std::string(what) + ": negative dimensions are not allowed");
+  if (s.size() > size_t(kMaxDims))
+    throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) + " dimensions, got " +
+                     std::to_string(s.size()));
+  return s;
+}
+
+// Normalises `axis` (None, int or sequence of ints) into a mask; NumPy's AxisError and messages.
+void axis_mask(const py::handle& axis, int ndim, bool* mask) {
+  std::fill(mask, mask + kMaxDims, false);
+  if (axis.is_none()) {
+    std::fill(mask, mask + ndim, true);
+    return;
+  }
+  std::vector<py::handle> items;
+  const bool is_seq = py::isinstance<py::tuple>(axis) || py::isinstance<py::list>(axis);
+  if (is_seq) {
+    for (py::handle e : axis) items.push_back(e);
+  } else {
+    items.push_back(axis);
+  }
+  for (py::handle e : items) {
+    int64_t a = as_index(e, "axis");
+    if (a < -ndim || a >= ndim) {
+      py::object AxisError = py::module_::import("numpy").attr("exceptions").attr("AxisError");
+      PyErr_SetObject(AxisError.ptr(), AxisError(a, ndim).ptr());
+      throw py::error_already_set();
+    }
+    if (a < 0) a += ndim;
+    if (mask[a]) throw ValueError("duplicate value in 'axis'");
+    mask[a] = true;
+  }
+}
+
+Operand parse_reduce_input(const py::handle& x, const char* fn, const char* name) {
+  Operand op = parse_operand(x, fn, name);
+  if (op.weak) op.arr = py::module_::import("numpy").attr("asarray")(op.scalar);
+  op.weak = false;
+  finalize(op, dtype_of(op.arr, fn, name));
+  return op;
+}
+
+// Sum of x over mask, result with shape `rshape`; x's dims are reduced where mask is true.
+py::array sum_masked(const View& x, const bool* mask, const std::vector<int64_t>& rshape) {
+  py::array res = new_array(x.dtype, rshape);
+  View rv = view_of(res);
+  // The result seen with x's rank: size 1 and stride 0 on every reduced axis.
+  View ov;
+  ov.data = rv.data;
+  ov.dtype = x.dtype;
+  ov.ndim = x.ndim;
+  int64_t cstride = 1;
+  for (int i = x.ndim - 1; i >= 0; --i) {
+    if (mask[i]) {
+      ov.shape[i] = 1;
+      ov.strides[i] = 0;
+    } else {
+      ov.shape[i] = x.shape[i];
+      ov.strides[i] = cstride;
+      cstride *= x.shape[i];
+    }
+  }
+  if (x.size() >= kReleaseGilMin) {
+    py::gil_scoped_release nogil;
+    sum(ov, x, mask);
+  } else {
+    sum(ov, x, mask);
+  }
+  return res;
+}
+
+py::object sum_call(const py::handle& x, const py::handle& axis, bool keepdims) {
+  Operand op = parse_reduce_input(x, "pykernels.sum", "x");
+  const View& v = op.view;
+  bool mask[kMaxDims];
+  axis_mask(axis, v.ndim, mask);
+  std::vector<int64_t> rshape;
+  for (int i = 0; i < v.ndim; ++i) {
+    if (!mask[i]) rshape.push_back(v.shape[i]);
+    else if (keepdims) rshape.push_back(1);
+  }
+  return maybe_scalar(sum_masked(v, mask, rshape));
+}
+
+// Mask of the axes of `from` that must be summed to give `to` (which must broadcast to `from`).
+void sum_to_mask(const View& x, const std::vector<int64_t>& to, bool* mask, const char* fn) {
+  const int nd = x.ndim, nt = int(to.size());
+  bool ok = nt <= nd;
+  for (int i = 0; ok && i < nt; ++i) {
+    const int64_t t = to[size_t(i)], d = x.shape[nd - nt + i];
+    ok = t == d || t == 1;
+  }
+  if (!ok)
+    throw ValueError(std::string(fn) + ": cannot sum an array of shape " + shape_str(x.shape, nd) +
+                     " to shape " + shape_str(to.data(), nt) + " (the target shape must broadcast to " +
+                     shape_str(x.shape, nd) + ")");
+  for (int i = 0; i < nd; ++i) {
+    const int j = i - (nd - nt);
+    mask[i] = j < 0 || (to[size_t(j)] == 1 && x.shape[i] != 1);
+  }
+}
+
+py::array sum_to_view(const View& x, const std::vector<int64_t>& to, const char* fn) {
+  bool mask[kMaxDims];
+  sum_to_mask(x, to, mask, fn);
+  return sum_masked(x, mask, to);
+}
+
+}  // namespace
+
+void bind_elementwise(py::module_& m) {
+  struct B {
+    const char* name;
+    BinOp op;
+    const char* doc;
+  };
+  static const B binaries[] = {
+      {"add", BinOp::Add,
+       "add(x1, x2, out=None)\n\nElement-wise x1 + x2 with NumPy broadcasting; same result as np.add.\n\n"
+       ">>> import numpy as np, pykernels as pk\n>>> pk.add(np.ones((2, 3), np.float32), np.arange(3, dtype=np.float32))\n"
+       "array([[1., 2., 3.],\n       [1., 2., 3.]], dtype=float32)\n"},
+      {"subtract", BinOp::Sub, "subtract(x1, x2, out=None)\n\nElement-wise x1 - x2 with NumPy broadcasting (np.subtract).\n"},
+      {"multiply", BinOp::Mul, "multiply(x1, x2, out=None)\n\nElement-wise x1 * x2 with NumPy broadcasting (np.multiply).\n"},
+      {"maximum", BinOp::Max,
+       "maximum(x1, x2, out=None)\n\nElement-wise maximum with NumPy broadcasting; NaNs propagate, bit-identical to "
+       "np.maximum. maximum(x, 0.0) is the book's relu.\n"},
+  };
+  for (const B& b : binaries) {
+    const BinOp op = b.op;
+    const std::string fn = std::string("pykernels.") + b.name;
+    m.def(
+        b.name,
+        [op, fn](py::handle x1, py::handle x2, py::handle out) {
+          return binary_call(op, fn.c_str(), x1, x2, out, "x1", "x2");
+        },
+        py::arg("x1"), py::arg("x2"), py::arg("out") = py::none(), b.doc);
+  }
+  m.def(
+      "relu",
+      [](py::handle x, py::handle out) {
+        static const py::handle zero = py::float_(0.0).release();  // immortal: no destructor at exit
+        return binary_call(BinOp::Max, "pykernels.relu", x, zero, out, "x", "x2");
+      },
+      py::arg("x"), py::arg("out") = py::none(),
+      "relu(x, out=None)\n\nmax(x, 0) element-wise, bit-identical to np.maximum(x, 0.0) (NaN stays NaN).\n\n"
+      ">>> import numpy as np, pykernels as pk\n>>> pk.relu(np.array([-1.0, 0.5], np.float32))\n"
+      "array([0. , 0.5], dtype=float32)\n");
+  m.def(
+      "relu_backward",
+      [](py::handle dout, py::handle x, py::handle out) {
+        return binary_call(BinOp::WherePositive, "pykernels.relu_backward", dout, x, out, "dout", "x");
+      },
+      py::arg("dout"), py::arg("x"), py::arg("out") = py::none(),
+      "relu_backward(dout, x, out=None)\n\nGradient of relu: dout where x > 0, else 0 (relu'(0) = 0); the same as "
+      "np.where(x > 0, dout, 0). x may be the forward input or output. Broadcasts like a binary ufunc.\n");
+  m.def("sum", &sum_call, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false,
+        "sum(x, axis=None, keepdims=False)\n\nSum over the given axes (np.sum semantics, result dtype = x's dtype).\n"
+        "float32 accumulates in double, float64 sums pairwise; results do not depend on the thread count.\n");
+  m.def(
+      "sum_to",
+      [](py::handle x, py::handle shape) {
+        Operand op = parse_reduce_input(x, "pykernels.sum_to", "x");
+        return sum_to_view(op.view, as_shape(shape, "shape"), "pykernels.sum_to");
+      },
+      py::arg("x"), py::arg("shape"),
+      "sum_to(x, shape)\n\nSums x down to `shape`, which must broadcast to x.shape: the backward of broadcasting "
+      "(the Sum/Repeat node). Result has exactly `shape`.\n\n"
+      ">>> import numpy as np, pykernels as pk\n>>> pk.sum_to(np.ones((4, 3)), (3,))\narray([4., 4., 4.])\n");
+  m.def(
+      "add_backward",
+      [](py::handle dout, py::handle x_shape, py::handle y_shape) {
+        Operand op = parse_reduce_input(dout, "pykernels.add_backward", "dout");
+        auto xs = as_shape(x_shape, "x_shape"), ys = as_shape(y_shape, "y_shape");
+        const int64_t* shapes[2] = {xs.data(), ys.data()};
+        int nds[2] = {int(xs.size()), int(ys.size())};
+        int64_t b[kMaxDims];
+        const int nd = broadcast_shapes(2, shapes, nds, b);
+        bool match = nd == op.view.ndim;
+        for (int i = 0; match && i < nd; ++i) match = b[i] == op.view.shape[i];
+        if (!match)
+          throw ValueError("pykernels.add_backward: dout has shape " + shape_str(op.view.shape, op.view.ndim) +
+                           " but x_shape and y_shape broadcast to " + shape_str(b, nd));
+        py::array dx = sum_to_view(op.view, xs, "pykernels.add_backward");
+        py::array dy = sum_to_view(op.view, ys, "pykernels.add_backward");
+        return py::make_tuple(dx, dy);
+      },
+      py::arg("dout"), py::arg("x_shape"), py::arg("y_shape"),
+      "add_backward(dout, x_shape, y_shape) -> (dx, dy)\n\nGradients of z = x + y (broadcast): dout summed back to "
+      "each operand's shape. Always new arrays.\n");
+}
+
+}  // namespace pk::py_bind

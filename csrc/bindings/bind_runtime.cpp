@@ -1,0 +1,49 @@
+// Thread control, instruction-set dispatch and build information.
+#include <pybind11/pybind11.h>
+
+#include "pykernels/common.hpp"
+#include "pykernels/dispatch.hpp"
+#include "pykernels/parallel.hpp"
+
+namespace pk::py_bind {
+namespace py = pybind11;
+
+void bind_runtime(py::module_& m) {
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) throw ValueError("set_num_threads: n must be >= 1, got " + std::to_string(n));
+        set_num_threads(n);
+      },
+      py::arg("n"), "Set the number of OpenMP threads the kernels use (default: OMP_NUM_THREADS or all cores).");
+  m.def("get_num_threads", &num_threads,
+        "Number of threads the kernels may use (1 in a child process created by fork()).");
+  m.def("openmp_enabled", &openmp_enabled, "True when the extension was compiled with OpenMP.");
+  m.def("_in_forked_child", &in_forked_child);
+  m.def("_max_hw_threads", &max_hw_threads);
+  m.def("_isa_detected", [] { return isa_name(detected_isa()); });
+  m.def("_isa_active", [] { return isa_name(active_isa()); });
+  m.def("_isa_compiled", [] {
+    py::list l;
+    for (int i = 0; i < 3; ++i)
+      if (isa_compiled(Isa(i))) l.append(isa_name(Isa(i)));
+    return l;
+  });
+  m.def(
+      "_set_isa",
+      [](const std::string& name) {
+        for (int i = 0; i < 3; ++i)
+          if (name == isa_name(Isa(i))) return set_isa(Isa(i));
+        throw ValueError("unknown instruction set '" + name + "' (choose generic, avx2 or avx512)");
+      },
+      py::arg("name"));
+  py::dict build;
+  build["version"] = PK_VERSION_INFO;
+  build["compiler"] = PK_COMPILER_INFO;
+  build["openmp"] = PK_OPENMP_INFO;
+  build["openmp_version"] = openmp_version();
+  build["max_dims"] = kMaxDims;
+  m.attr("_build_info") = build;
+}
+
+}  // namespace pk::py_bind

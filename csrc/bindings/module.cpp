@@ -1,0 +1,27 @@
+// pykernels._core: registration only; each bind_*.cpp binds one group of kernels.
+#include <pybind11/pybind11.h>
+
+#include "pykernels/common.hpp"
+
+namespace py = pybind11;
+
+namespace pk::py_bind {
+void bind_runtime(py::module_& m);
+void bind_elementwise(py::module_& m);
+}  // namespace pk::py_bind
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pykernels C++ kernels (private module; use the pykernels package)";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const pk::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const pk::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+  pk::py_bind::bind_runtime(m);
+  pk::py_bind::bind_elementwise(m);
+  m.attr("__version__") = PK_VERSION_INFO;
+}

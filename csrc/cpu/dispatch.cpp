@@ -1,0 +1,102 @@
+// Picks the kernel table for the CPU at run time (cpuid via __builtin_cpu_supports).
+#include "pykernels/dispatch.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "pykernels/common.hpp"
+
+namespace pk {
+namespace {
+
+KernelTable make_table(Isa isa) {
+  KernelTable t;
+  isa_generic::fill(t);
+#ifdef PK_HAVE_X86_DISPATCH
+  if (isa == Isa::avx2) isa_avx2::fill(t);
+  if (isa == Isa::avx512) isa_avx512::fill(t);
+#endif
+  t.isa = isa;
+  return t;
+}
+
+struct Tables {
+  KernelTable t[3];
+  Tables() {
+    for (int i = 0; i < 3; ++i) t[i] = make_table(Isa(i));
+  }
+};
+
+const Tables& tables() {
+  static const Tables tabs;
+  return tabs;
+}
+
+Isa initial_isa() {
+  Isa isa = detected_isa();
+  if (const char* env = std::getenv("PYKERNELS_ISA")) {
+    for (int i = 0; i < 3; ++i)
+      if (std::strcmp(env, isa_name(Isa(i))) == 0 && i <= int(isa)) return Isa(i);
+  }
+  return isa;
+}
+
+std::atomic<int> g_isa{-1};
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "generic";
+  }
+}
+
+bool isa_compiled(Isa isa) {
+#ifdef PK_HAVE_X86_DISPATCH
+  (void)isa;
+  return true;
+#else
+  return isa == Isa::generic;
+#endif
+}
+
+Isa detected_isa() {
+#ifdef PK_HAVE_X86_DISPATCH
+  static const Isa isa = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("fma"))
+      return Isa::avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
+    return Isa::generic;
+  }();
+  return isa;
+#else
+  return Isa::generic;
+#endif
+}
+
+Isa active_isa() {
+  int v = g_isa.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = int(initial_isa());
+    g_isa.store(v);
+  }
+  return Isa(v);
+}
+
+void set_isa(Isa isa) {
+  if (int(isa) > int(detected_isa()))
+    throw ValueError(std::string("instruction set '") + isa_name(isa) +
+                     "' is not supported by this CPU (best: '" + isa_name(detected_isa()) + "')");
+  g_isa.store(int(isa));
+}
+
+const KernelTable& kernels() { return tables().t[int(active_isa())]; }
+
+}  // namespace pk

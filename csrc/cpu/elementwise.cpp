@@ -1,0 +1,156 @@
+// The broadcasting iterator: one N-d loop drives every binary element-wise op.
+//
+// 1. drop size-1 dims, 2. order dims by the output's strides (largest first, so the innermost loop
+// walks the output's fastest axis), 3. merge adjacent dims that are contiguous for all operands,
+// 4. split the flat iteration space into contiguous ranges, one per thread, and run the ISA's strided
+// 1-d inner loop (contiguous and stride-0 fast paths inside) over each run of the innermost dim.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "pykernels/elementwise.hpp"
+#include "pykernels/parallel.hpp"
+
+namespace pk {
+
+int broadcast_shapes(int count, const int64_t* const* shapes, const int* ndims, int64_t* out_shape) {
+  int nd = 0;
+  for (int k = 0; k < count; ++k) nd = std::max(nd, ndims[k]);
+  if (nd > kMaxDims)
+    throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) +
+                     " dimensions, got " + std::to_string(nd));
+  for (int i = 0; i < nd; ++i) out_shape[i] = 1;
+  for (int k = 0; k < count; ++k) {
+    const int off = nd - ndims[k];
+    for (int i = 0; i < ndims[k]; ++i) {
+      const int64_t d = shapes[k][i];
+      int64_t& o = out_shape[off + i];
+      if (d == o || d == 1) continue;
+      if (o == 1) {
+        o = d;
+        continue;
+      }
+      std::string msg = "operands could not be broadcast together with shapes";
+      for (int j = 0; j < count; ++j) msg += " " + shape_str(shapes[j], ndims[j]);
+      throw ValueError(msg);
+    }
+  }
+  return nd;
+}
+
+View broadcast_view(const View& v, int ndim, const int64_t* shape) {
+  View r;
+  r.data = v.data;
+  r.dtype = v.dtype;
+  r.ndim = ndim;
+  const int off = ndim - v.ndim;
+  for (int i = 0; i < ndim; ++i) {
+    r.shape[i] = shape[i];
+    if (i < off) {
+      r.strides[i] = 0;
+    } else {
+      const int64_t d = v.shape[i - off];
+      r.strides[i] = (d == 1 && shape[i] != 1) ? 0 : v.strides[i - off];
+    }
+  }
+  return r;
+}
+
+namespace {
+
+struct Iter3 {
+  int nd = 0;
+  int64_t shape[kMaxDims];
+  int64_t st[3][kMaxDims];  // strides of out, a, b
+};
+
+// Steps 1-3 above. Returns false when the iteration space is empty.
+bool prepare(Iter3& it, const View* v[3]) {
+  const int nd0 = v[0]->ndim;
+  int dims[kMaxDims];
+  int n = 0;
+  for (int i = 0; i < nd0; ++i) {
+    if (v[0]->shape[i] == 0) return false;
+    if (v[0]->shape[i] != 1) dims[n++] = i;
+  }
+  // Stable sort by |out stride| descending (insertion sort: ndim <= 32).
+  for (int i = 1; i < n; ++i) {
+    const int d = dims[i];
+    const int64_t key = std::llabs(v[0]->strides[d]);
+    int j = i - 1;
+    while (j >= 0 && std::llabs(v[0]->strides[dims[j]]) < key) {
+      dims[j + 1] = dims[j];
+      --j;
+    }
+    dims[j + 1] = d;
+  }
+  it.nd = 0;
+  for (int q = 0; q < n; ++q) {
+    const int d = dims[q];
+    if (it.nd > 0) {
+      const int p = it.nd - 1;
+      bool merge = true;
+      for (int k = 0; k < 3; ++k)
+        if (it.st[k][p] != v[k]->strides[d] * v[0]->shape[d]) merge = false;
+      if (merge) {
+        it.shape[p] *= v[0]->shape[d];
+        for (int k = 0; k < 3; ++k) it.st[k][p] = v[k]->strides[d];
+        continue;
+      }
+    }
+    it.shape[it.nd] = v[0]->shape[d];
+    for (int k = 0; k < 3; ++k) it.st[k][it.nd] = v[k]->strides[d];
+    ++it.nd;
+  }
+  if (it.nd == 0) {  // 0-d or all-ones shape: one element
+    it.nd = 1;
+    it.shape[0] = 1;
+    for (int k = 0; k < 3; ++k) it.st[k][0] = 0;
+  }
+  return true;
+}
+
+}  // namespace
+
+void binary(BinOp op, const View& out, const View& a, const View& b) {
+  const View* v[3] = {&out, &a, &b};
+  Iter3 it;
+  if (!prepare(it, v)) return;
+  const BinaryLoop loop = kernels().binary[int(op)][int(out.dtype)];
+  const int64_t esz = dtype_size(out.dtype);
+  char* base[3] = {static_cast<char*>(out.data), static_cast<char*>(a.data), static_cast<char*>(b.data)};
+  const int nd = it.nd;
+  const int64_t inner = it.shape[nd - 1];
+  int64_t total = 1;
+  for (int i = 0; i < nd; ++i) total *= it.shape[i];
+
+  parallel_for(total, kElementwiseGrain, 16, [&](int64_t begin, int64_t end) {
+    // Decode the multi-index of `begin` (C order over the coalesced dims).
+    int64_t idx[kMaxDims];
+    int64_t rem = begin;
+    for (int i = nd - 1; i >= 0; --i) {
+      idx[i] = rem % it.shape[i];
+      rem /= it.shape[i];
+    }
+    int64_t off[3] = {0, 0, 0};
+    for (int i = 0; i < nd; ++i)
+      for (int k = 0; k < 3; ++k) off[k] += idx[i] * it.st[k][i];
+    int64_t pos = begin;
+    while (pos < end) {
+      const int64_t len = std::min(inner - idx[nd - 1], end - pos);
+      loop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[0][nd - 1],
+           it.st[1][nd - 1], it.st[2][nd - 1]);
+      pos += len;
+      // advance the multi-index by len (the inner index either reaches `inner` or the range ends)
+      idx[nd - 1] += len;
+      for (int k = 0; k < 3; ++k) off[k] += len * it.st[k][nd - 1];
+      for (int i = nd - 1; i > 0 && idx[i] == it.shape[i]; --i) {
+        for (int k = 0; k < 3; ++k) off[k] += it.st[k][i - 1] - it.shape[i] * it.st[k][i];
+        idx[i] = 0;
+        ++idx[i - 1];
+      }
+    }
+  });
+}
+
+}  // namespace pk

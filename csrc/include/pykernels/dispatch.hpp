@@ -1,0 +1,51 @@
+// Run-time choice of instruction set. Kernel files are compiled once per ISA (kernels_generic.cpp,
+// kernels_avx2.cpp, kernels_avx512.cpp, each with its own -m flags); each fills a KernelTable, and
+// kernels() returns the table of the best ISA this CPU supports (or the one forced by
+// PYKERNELS_ISA=generic|avx2|avx512 / set_isa(), never above what the CPU has).
+#pragma once
+
+#include <cstdint>
+
+namespace pk {
+
+enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
+const char* isa_name(Isa isa);
+
+// Element-wise binary operations. Every element-wise kernel is one of these on a broadcast pair
+// (relu(x) is Max with a zero-stride scalar 0; relu_backward(dy, x) is WherePositive(dy, x)).
+enum class BinOp : int {
+  Add = 0,        // a + b
+  Sub,            // a - b
+  Mul,            // a * b
+  Max,            // NumPy maximum: NaN in either propagates; a if a > b else b
+  WherePositive,  // b > 0 ? a : 0 (the relu mask applied to a gradient)
+  Count
+};
+
+// One strided 1-d inner loop: out[i*so] = op(a[i*sa], b[i*sb]) for i < n. Strides in elements.
+// Contract: out either does not overlap a/b at all, or is exactly a (or b) with the same stride.
+using BinaryLoop = void (*)(void* out, const void* a, const void* b, int64_t n, int64_t so, int64_t sa,
+                            int64_t sb);
+// Sum of n elements with stride s, accumulated in double (float32) or pairwise (float64).
+using SumLoop = double (*)(const void* x, int64_t n, int64_t s);
+// acc[i] += x[i*s] for i < n, acc in double.
+using AccumulateLoop = void (*)(double* acc, const void* x, int64_t n, int64_t s);
+
+struct KernelTable {
+  Isa isa = Isa::generic;
+  BinaryLoop binary[int(BinOp::Count)][2] = {};  // [op][dtype]
+  SumLoop sum[2] = {};
+  AccumulateLoop accumulate[2] = {};
+};
+
+Isa detected_isa();               // best ISA the CPU (and OS) supports
+Isa active_isa();                 // the one kernels() uses
+void set_isa(Isa isa);            // throws ValueError above detected_isa()
+const KernelTable& kernels();     // table for active_isa()
+bool isa_compiled(Isa isa);       // false for avx2/avx512 on non-x86 builds
+
+namespace isa_generic { void fill(KernelTable& t); }
+namespace isa_avx2 { void fill(KernelTable& t); }
+namespace isa_avx512 { void fill(KernelTable& t); }
+
+}  // namespace pk

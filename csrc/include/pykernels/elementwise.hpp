@@ -1,0 +1,36 @@
+// Element-wise kernels over N-d strided views with NumPy broadcasting, and the sum reductions that
+// undo broadcasting in the backward pass.
+#pragma once
+
+#include <cstdint>
+
+#include "pykernels/common.hpp"
+#include "pykernels/dispatch.hpp"
+
+namespace pk {
+
+// NumPy's broadcasting rule for `count` shapes; writes the result shape, returns its rank.
+// Throws ValueError("operands could not be broadcast together with shapes (3,4) (5,)").
+int broadcast_shapes(int count, const int64_t* const* shapes, const int* ndims, int64_t* out_shape);
+
+// v seen with rank `ndim` and shape `shape` (which v must broadcast to): leading dims prepended and
+// stretched dims get stride 0.
+View broadcast_view(const View& v, int ndim, const int64_t* shape);
+
+// out = op(a, b) element-wise. out, a and b have the same rank and shape (broadcast already applied
+// through zero strides); one dtype for all three. out must not partially overlap a or b: it is either
+// disjoint from them or exactly one of them (same data and strides). Parallel over contiguous ranges
+// of the (coalesced) iteration space; bit-identical for every thread count.
+void binary(BinOp op, const View& out, const View& a, const View& b);
+
+// Below this many elements an element-wise kernel runs on one thread: the OpenMP fork/join costs
+// more than the loop (measured, see bench/RESULTS.md).
+constexpr int64_t kElementwiseGrain = int64_t(1) << 16;
+
+// Sum of x over the axes with reduce[axis] == true. `out` has x's rank, size 1 on the reduced axes
+// (keepdims form, any strides) and x's dtype; overwritten, never read. float32 accumulates in
+// double, float64 uses pairwise summation; the order of every sum depends only on the shapes, so the
+// result is bit-identical for every thread count.
+void sum(const View& out, const View& x, const bool* reduce);
+
+}  // namespace pk
