@@ -13,7 +13,7 @@ import pykernels as pk
 
 SETTINGS = settings(max_examples=60, deadline=None)
 DTYPES = (np.float32, np.float64)
-side = st.sampled_from([0, 1, 2, 3, 5, 7, 13, 14, 15, 17, 31, 33])
+side = st.sampled_from([0, 1, 2, 3, 5, 7, 13, 14, 15, 17, 31, 33, 47, 65])
 
 
 @st.composite

@@ -13,7 +13,7 @@ from linalg_util import LAYOUTS, assert_product_close, isa, make, numerical_grad
 import pykernels as pk
 
 DTYPES = (np.float32, np.float64)
-side = st.sampled_from([0, 1, 2, 3, 5, 13, 14, 15, 17, 33])
+side = st.sampled_from([0, 1, 2, 3, 5, 13, 14, 15, 17, 33, 47, 65])
 
 
 @st.composite

@@ -238,15 +238,13 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
     // Pack the B panel: micro-panel q holds columns jc + q*NR .. for every K block, laid out as
     // [pc block][micro-panel][k][NR].
     auto pack_b = [&](int64_t q0, int64_t q1) {
-      for (int64_t q = q0; q < q1; ++q) {
-        const int64_t j = jc + q * NR;
-        const int64_t nn = std::min(NR, jc + nc - j);
-        for (int64_t pc = 0; pc < K; pc += KC) {
-          const int64_t kc = std::min(KC, K - pc);
-          g.pack_b(bpack + pc * ncp + q * kc * NR, p.B + pc * p.rsb + j * p.csb, p.rsb, p.csb, kc, nn,
-                   p.bmask ? p.bmask + pc * p.bmrs + j * p.bmcs : nullptr, p.bmrs, p.bmcs,
-                   p.b_colsum ? p.b_colsum + j : nullptr);
-        }
+      const int64_t j = jc + q0 * NR;
+      const int64_t nn = std::min(q1 * NR, nc) - q0 * NR;
+      for (int64_t pc = 0; pc < K; pc += KC) {
+        const int64_t kc = std::min(KC, K - pc);
+        g.pack_b(bpack + pc * ncp + q0 * kc * NR, p.B + pc * p.rsb + j * p.csb, p.rsb, p.csb, kc, nn,
+                 p.bmask ? p.bmask + pc * p.bmrs + j * p.bmcs : nullptr, p.bmrs, p.bmcs,
+                 p.b_colsum ? p.b_colsum + j : nullptr);
       }
     };
     if (nt > 1 && np > 1)
@@ -299,6 +297,43 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   }
 }
 
+// N <= 2 vectors: only B is packed (it is small); A is read in place (see small_n). Threads split
+// C's rows.
+template <class T>
+void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
+  const int64_t M = p.M, N = p.N, K = p.K;
+  const int64_t nrs = N <= g.lanes ? g.lanes : 2 * g.lanes;
+  T* bp = static_cast<T*>(tl_bpack.get(size_t(K) * size_t(nrs) * sizeof(T) + 64));
+  for (int64_t k = 0; k < K; ++k) {
+    const T* row = p.B + k * p.rsb;
+    const T* mrow = p.bmask ? p.bmask + k * p.bmrs : nullptr;
+    T* d = bp + k * nrs;
+    for (int64_t j = 0; j < N; ++j) d[j] = (!mrow || mrow[j * p.bmcs] > T(0)) ? row[j * p.csb] : T(0);
+    for (int64_t j = N; j < nrs; ++j) d[j] = T(0);
+  }
+  if (p.b_colsum)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0.0;
+      for (int64_t k = 0; k < K; ++k) s += double(bp[k * nrs + j]);
+      p.b_colsum[j] += s;
+    }
+  T* bias = nullptr;
+  if (p.bias_kind == kBiasCol) {
+    bias = static_cast<T*>(tl_vec.get(size_t(nrs) * sizeof(T)));
+    for (int64_t j = 0; j < nrs; ++j) bias[j] = j < N ? p.bias[j * p.bias_stride] : T(0);
+  }
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+  auto body = [&](int64_t i0, int64_t i1) {
+    g.small_n(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, p.csa, bp, p.C + i0 * p.rsc, p.rsc, p.csc,
+              p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
+  };
+  if (nt <= 1 || M < 48)
+    body(0, M);
+  else
+    parallel_for(M, std::max<int64_t>(24, M / nt), 24, [&](int64_t b, int64_t e) { body(b, e); });
+}
+
 template <class T>
 void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, const T* A, int64_t rsa, int64_t csa,
             const T* B, int64_t rsb, int64_t csb, const GemmOptions& opt) {
@@ -339,9 +374,16 @@ void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, con
     bool swap = e1 > 1.15 * e0;
     if (!swap && e1 >= e0 && p.csc != 1 && p.rsc == 1) swap = true;
     const Problem<T> q = swap ? transposed(p) : p;
-    const double flops = 2.0 * double(M) * double(N) * double(K);
-    const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
-    blocked(q, g, nt);
+    const int64_t narrow_max = 2 * int64_t(g.lanes);
+    if (p.N <= narrow_max && !p.amask && !p.a_rowsum && p.bias_kind != kBiasRow) {
+      narrow(p, g, nt_max);
+    } else if (p.M <= narrow_max && p.M < p.N && !p.bmask && !p.b_colsum && p.bias_kind == kBiasNone) {
+      narrow(transposed(p), g, nt_max);
+    } else {
+      const double flops = 2.0 * double(M) * double(N) * double(K);
+      const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+      blocked(q, g, nt);
+    }
   }
 
   if (opt.b_colsum) {

@@ -40,6 +40,11 @@ using GemmPackB = void (*)(void* dst, const void* b, int64_t rs, int64_t cs, int
 // products) and rs == 1 (column axpys); the order of every sum depends only on the shapes.
 using GemvKernel = void (*)(void* y, const void* a, int64_t rs, int64_t cs, const void* x, int64_t m, int64_t k);
 
+// Narrow product C(m,n) (op)= A(m,k) * Bp, n <= 2*lanes, Bp packed k x (n <= lanes ? lanes : 2*lanes)
+// zero-padded; A read in place through (rsa, csa). Epilogue as for GemmUkr (bias: padded, per column).
+using GemmSmallN = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa, const void* bp,
+                            void* c, int64_t rsc, int64_t csc, int load_c, const void* bias, int relu);
+
 struct GemmKernels {
   int mr = 0, nr = 0;     // register tile
   int64_t kc = 0, mc = 0;  // cache blocks (see the ISA file for why)
@@ -47,6 +52,8 @@ struct GemmKernels {
   GemmPackA pack_a = nullptr;
   GemmPackB pack_b = nullptr;
   GemvKernel gemv = nullptr;
+  GemmSmallN small_n = nullptr;
+  int lanes = 1;  // vector width in elements
 };
 
 // ---- 2-d products --------------------------------------------------------------------------------
