@@ -34,6 +34,10 @@ struct VecF {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  template <int MR, class TT>
+  static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
+    return false;
+  }
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(p + W), _MM_HINT_T0);
@@ -61,6 +65,10 @@ struct VecD {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
+  }
+  template <int MR, class TT>
+  static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
+    return false;
   }
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);

@@ -17,6 +17,31 @@
 
 namespace {
 
+// In-register 16 x 16 transpose: r[j] becomes column j of the input rows r[0..15].
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int c = 0; c < 4; ++c) {
+    t[c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+    t[4 + c] = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+    t[8 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+    t[12 + c] = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+  }
+  for (int c = 0; c < 8; ++c) {
+    r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+  }
+}
+
 struct VecF {
   using T = float;
   using R = __m512;
@@ -34,6 +59,36 @@ struct VecF {
   // np.maximum(v, 0): keep v where !(v <= 0) (v > 0 or NaN), else +0.0.
   static inline R relu(R v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero(), _CMP_NLE_UQ), v); }
   static inline T hsum(R v) { return _mm512_reduce_add_ps(v); }
+  // Packs MR (<= 16) contiguous rows x k into k steps of MR values (pack_a's layout) through
+  // 16 x 16 register transposes; with a mask, A(i,p) is kept where mask(i,p) > 0.
+  template <int MR>
+  static inline bool pack_rows(T* dst, const T* a, int64_t rs, const T* keep, int64_t mrs, int64_t k) {
+    if (MR > 16) return false;
+    const __mmask16 keep_rows = mask(MR);
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+      R r[16];
+      for (int i = 0; i < 16; ++i) {
+        if (i >= MR) {
+          r[i] = zero();
+        } else if (keep) {
+          const __mmask16 pos = _mm512_cmp_ps_mask(_mm512_loadu_ps(keep + i * mrs + p), zero(), _CMP_GT_OQ);
+          r[i] = _mm512_maskz_loadu_ps(pos, a + i * rs + p);
+        } else {
+          r[i] = _mm512_loadu_ps(a + i * rs + p);
+        }
+      }
+      transpose16(r);
+      for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(dst + (p + j) * MR, keep_rows, r[j]);
+    }
+    for (; p < k; ++p)
+      for (int i = 0; i < MR; ++i) {
+        const T v = a[i * rs + p];
+        dst[p * MR + i] = (!keep || keep[i * mrs + p] > T(0)) ? v : T(0);
+      }
+    return true;
+  }
+
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(p + W), _MM_HINT_T0);
@@ -56,14 +111,19 @@ struct VecD {
   static inline R add(R a, R b) { return _mm512_add_pd(a, b); }
   static inline R relu(R v) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v, zero(), _CMP_NLE_UQ), v); }
   static inline T hsum(R v) { return _mm512_reduce_add_pd(v); }
+  template <int MR, class TT>
+  static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
+    return false;
+  }
+
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(p + W), _MM_HINT_T0);
   }
 };
 
-constexpr int kMrF = 14, kNvF = 2;  // 14 x 32 floats
-constexpr int kMrD = 14, kNvD = 2;  // 14 x 16 doubles
+constexpr int kMrF = 12, kNvF = 2;  // 12 x 32 floats
+constexpr int kMrD = 12, kNvD = 2;  // 12 x 16 doubles
 constexpr int64_t kKcF = 256, kMcF = 336;
 constexpr int64_t kKcD = 256, kMcD = 168;
 
