@@ -174,7 +174,7 @@ def test_dot_errors():
 
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("shape", [(300, 400, 500), (128, 784, 512), (128, 512, 10), (784, 128, 512), (2000, 2000, 1),
-                                   (1, 3000, 3000), (50, 7, 4097)])
+                                   (1, 3000, 3000), (50, 7, 4097), (36, 3000, 1500), (700, 3000, 40)])
 def test_dot_bit_identical_across_threads(dt, shape):
     m, k, n = shape
     rng = np.random.default_rng(6)
@@ -187,6 +187,7 @@ def test_dot_bit_identical_across_threads(dt, shape):
         r3 = pk.dot(a, b)
     np.testing.assert_array_equal(r1, r2)
     np.testing.assert_array_equal(r1, r3)
+    assert_product_close(r2, a, b, np.dot)
 
 
 # ---- dot_backward ------------------------------------------------------------------------------

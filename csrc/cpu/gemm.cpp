@@ -56,6 +56,7 @@ struct Workspace {
 };
 thread_local Workspace tl_apack;  // per thread: the packed A block
 thread_local Workspace tl_bpack;  // calling thread: the packed B panel shared by the team
+thread_local Workspace tl_bown;   // per thread: its own B micro-panels when threads split C's columns
 thread_local Workspace tl_vec;    // calling thread: bias copy / x copy
 thread_local Workspace tl_y;      // calling thread: matrix-vector result
 
@@ -216,84 +217,108 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   }
 
   const int64_t rt = ceil_div(M, MR), ct = ceil_div(N, NR);
-  // Split C's rows (A blocks packed once in total) or columns (every thread packs all of A): cost
-  // in micro-tile units, packing one A row panel ~ one tile.
+  // Split C's rows (B panel packed once, shared by the threads: two parallel regions per NC panel)
+  // or its columns (each thread packs its own B micro-panels and all of A: one parallel region).
+  // Cost in micro-tile units; packing an MR-row panel of A (register transposes) costs about a
+  // quarter of a tile.
   bool split_rows = true;
   if (nt > 1) {
     const int64_t cost_rows = ceil_div(rt, nt) * ct;
-    const int64_t cost_cols = rt * ceil_div(ct, nt) + rt;
+    const int64_t cost_cols = rt * ceil_div(ct, nt) + ceil_div(rt, 4);
     split_rows = cost_rows <= cost_cols;
     nt = int(std::min<int64_t>(nt, split_rows ? rt : ct));
   }
 
   int64_t nc_cap = std::max<int64_t>(1, kPackedBBudget / std::max<int64_t>(1, K * esz * NR)) * NR;
   const int64_t NC = std::min(ceil_div(N, NR) * NR, nc_cap);
-  const int64_t ncp_max = NC;  // NC is a multiple of NR
-  T* bpack = static_cast<T*>(tl_bpack.get(size_t(ncp_max) * size_t(K) * sizeof(T)));
+  T* bpack = (nt <= 1 || split_rows) ? static_cast<T*>(tl_bpack.get(size_t(NC) * size_t(K) * sizeof(T))) : nullptr;
 
-  for (int64_t jc = 0; jc < N; jc += NC) {
-    const int64_t nc = std::min(NC, N - jc);
+  // Packs micro-panels [q0, q1) of the B panel starting at column jc (width nc), laid out as
+  // [pc block][micro-panel][k][NR].
+  // dst holds micro-panels [qb, qb + ncp/NR) of this B panel.
+  auto pack_b = [&](T* dst, int64_t ncp, int64_t qb, int64_t jc, int64_t nc, int64_t q0, int64_t q1) {
+    if (q0 >= q1) return;
+    const int64_t j = jc + q0 * NR;
+    const int64_t nn = std::min(q1 * NR, nc) - q0 * NR;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      g.pack_b(dst + pc * ncp + (q0 - qb) * kc * NR, p.B + pc * p.rsb + j * p.csb, p.rsb, p.csb, kc, nn,
+               p.bmask ? p.bmask + pc * p.bmrs + j * p.bmcs : nullptr, p.bmrs, p.bmcs,
+               p.b_colsum ? p.b_colsum + j : nullptr);
+    }
+  };
+
+  // Thread t's share of the panel at jc: rows [r0, r1) x micro-panels [q0, q1).
+  auto compute = [&](int64_t jc, int64_t nc, int64_t t, bool pack_own) {
     const int64_t np = ceil_div(nc, NR);
-    const int64_t ncp = np * NR;
-    // Pack the B panel: micro-panel q holds columns jc + q*NR .. for every K block, laid out as
-    // [pc block][micro-panel][k][NR].
-    auto pack_b = [&](int64_t q0, int64_t q1) {
-      const int64_t j = jc + q0 * NR;
-      const int64_t nn = std::min(q1 * NR, nc) - q0 * NR;
-      for (int64_t pc = 0; pc < K; pc += KC) {
-        const int64_t kc = std::min(KC, K - pc);
-        g.pack_b(bpack + pc * ncp + q0 * kc * NR, p.B + pc * p.rsb + j * p.csb, p.rsb, p.csb, kc, nn,
-                 p.bmask ? p.bmask + pc * p.bmrs + j * p.bmcs : nullptr, p.bmrs, p.bmcs,
-                 p.b_colsum ? p.b_colsum + j : nullptr);
-      }
-    };
-    if (nt > 1 && np > 1)
-      parallel_for(np, 1, 1, [&](int64_t b, int64_t e) { pack_b(b, e); });
-    else
-      pack_b(0, np);
-
-    auto compute = [&](int64_t t0, int64_t t1) {
-      T* apack = static_cast<T*>(tl_apack.get(size_t(MC) * size_t(KC) * sizeof(T)));
-      for (int64_t t = t0; t < t1; ++t) {
-        int64_t r0 = 0, r1 = M, q0 = 0, q1 = np;
-        if (split_rows) {
-          r0 = std::min(M, (rt * t / nt) * MR);
-          r1 = std::min(M, (rt * (t + 1) / nt) * MR);
-        } else {
-          q0 = np * t / nt;
-          q1 = np * (t + 1) / nt;
-        }
-        const bool own_rowsum = p.a_rowsum && jc == 0 && (split_rows || t == 0);
-        if (q0 == q1 && !own_rowsum) continue;
-        for (int64_t pc = 0; pc < K; pc += KC) {
-          const int64_t kc = std::min(KC, K - pc);
-          const bool last = pc + kc == K;
-          const int load_c = (pc > 0 || p.accumulate) ? 1 : 0;
-          for (int64_t ic = r0; ic < r1; ic += MC) {
-            const int64_t mc = std::min(MC, r1 - ic);
-            g.pack_a(apack, p.A + ic * p.rsa + pc * p.csa, p.rsa, p.csa, mc, kc,
-                     p.amask ? p.amask + ic * p.amrs + pc * p.amcs : nullptr, p.amrs, p.amcs,
-                     own_rowsum ? p.a_rowsum + ic : nullptr);
-            for (int64_t q = q0; q < q1; ++q) {
-              const int64_t j = jc + q * NR;
-              const int nn = int(std::min(NR, jc + nc - j));
-              const T* bp = bpack + pc * ncp + q * kc * NR;
-              for (int64_t ir = 0; ir < mc; ir += MR) {
-                const int mm = int(std::min(MR, mc - ir));
-                const int64_t i = ic + ir;
-                const T* bptr = p.bias_kind == kBiasCol ? bias + j : p.bias_kind == kBiasRow ? bias + i : nullptr;
-                g.ukr(kc, apack + ir * kc, bp, p.C + i * p.rsc + j * p.csc, p.rsc, p.csc, mm, nn, load_c,
-                      last ? p.bias_kind : kBiasNone, bptr, (last && p.relu) ? 1 : 0);
-              }
-            }
+    int64_t r0 = 0, r1 = M, q0 = 0, q1 = np;
+    if (split_rows) {
+      r0 = std::min(M, (rt * t / nt) * MR);
+      r1 = std::min(M, (rt * (t + 1) / nt) * MR);
+    } else {
+      q0 = np * t / nt;
+      q1 = np * (t + 1) / nt;
+    }
+    // The shared panel (packed before), or this thread's own micro-panels [q0, q1).
+    const T* bsrc = bpack;
+    int64_t ncp = np * NR, qb = 0;
+    if (pack_own) {
+      ncp = (q1 - q0) * NR;
+      qb = q0;
+      T* own = static_cast<T*>(tl_bown.get(size_t(std::max<int64_t>(ncp, NR)) * size_t(K) * sizeof(T)));
+      pack_b(own, ncp, qb, jc, nc, q0, q1);
+      bsrc = own;
+    }
+    const bool own_rowsum = p.a_rowsum && jc == 0 && (split_rows || t == 0);
+    if (q0 == q1 && !own_rowsum) return;
+    T* apack = static_cast<T*>(tl_apack.get(size_t(MC) * size_t(KC) * sizeof(T)));
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool last = pc + kc == K;
+      const int load_c = (pc > 0 || p.accumulate) ? 1 : 0;
+      for (int64_t ic = r0; ic < r1; ic += MC) {
+        const int64_t mc = std::min(MC, r1 - ic);
+        g.pack_a(apack, p.A + ic * p.rsa + pc * p.csa, p.rsa, p.csa, mc, kc,
+                 p.amask ? p.amask + ic * p.amrs + pc * p.amcs : nullptr, p.amrs, p.amcs,
+                 own_rowsum ? p.a_rowsum + ic : nullptr);
+        for (int64_t q = q0; q < q1; ++q) {
+          const int64_t j = jc + q * NR;
+          const int nn = int(std::min(NR, jc + nc - j));
+          const T* bp = bsrc + pc * ncp + (q - qb) * kc * NR;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int mm = int(std::min(MR, mc - ir));
+            const int64_t i = ic + ir;
+            const T* bptr = p.bias_kind == kBiasCol ? bias + j : p.bias_kind == kBiasRow ? bias + i : nullptr;
+            g.ukr(kc, apack + ir * kc, bp, p.C + i * p.rsc + j * p.csc, p.rsc, p.csc, mm, nn, load_c,
+                  last ? p.bias_kind : kBiasNone, bptr, (last && p.relu) ? 1 : 0);
           }
         }
       }
-    };
-    if (nt > 1)
-      parallel_for(nt, 1, 1, [&](int64_t b, int64_t e) { compute(b, e); });
-    else
-      compute(0, 1);
+    }
+  };
+
+  if (nt <= 1) {
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = std::min(NC, N - jc);
+      pack_b(bpack, ceil_div(nc, NR) * NR, 0, jc, nc, 0, ceil_div(nc, NR));
+      compute(jc, nc, 0, false);
+    }
+  } else if (split_rows) {
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = std::min(NC, N - jc);
+      const int64_t np = ceil_div(nc, NR);
+      parallel_for(np, 1, 1, [&](int64_t b, int64_t e) { pack_b(bpack, np * NR, 0, jc, nc, b, e); });
+      parallel_for(nt, 1, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) compute(jc, nc, t, false);
+      });
+    }
+  } else {
+    parallel_for(nt, 1, 1, [&](int64_t b, int64_t e) {
+      for (int64_t jc = 0; jc < N; jc += NC) {
+        const int64_t nc = std::min(NC, N - jc);
+        for (int64_t t = b; t < e; ++t) compute(jc, nc, t, true);
+      }
+    });
   }
 }
 
