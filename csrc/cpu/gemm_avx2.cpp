@@ -34,6 +34,10 @@ struct VecF {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
+  template <int NR, class U>
+  static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
+    return false;
+  }
   template <int MR, class TT>
   static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
     return false;
@@ -65,6 +69,10 @@ struct VecD {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
+  }
+  template <int NR, class U>
+  static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
+    return false;
   }
   template <int MR, class TT>
   static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {

@@ -59,6 +59,27 @@ struct VecF {
   // np.maximum(v, 0): keep v where !(v <= 0) (v > 0 or NaN), else +0.0.
   static inline R relu(R v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero(), _CMP_NLE_UQ), v); }
   static inline T hsum(R v) { return _mm512_reduce_add_ps(v); }
+  // Packs nn (<= NR) columns of a column-contiguous B (B(p, j) at b[j*cs + p]) into k steps of NR
+  // values (pack_b's layout), 16 columns at a time through register transposes.
+  template <int NR>
+  static inline bool pack_cols(T* dst, const T* b, int64_t cs, int64_t k, int nn) {
+    if (NR % 16 != 0) return false;
+    int64_t p = 0;
+    for (; p + 16 <= k; p += 16) {
+      for (int g = 0; g < NR / 16; ++g) {
+        R r[16];
+        for (int j = 0; j < 16; ++j) {
+          const int col = g * 16 + j;
+          r[j] = col < nn ? _mm512_loadu_ps(b + col * cs + p) : zero();
+        }
+        transpose16(r);
+        for (int q = 0; q < 16; ++q) _mm512_storeu_ps(dst + (p + q) * NR + g * 16, r[q]);
+      }
+    }
+    for (; p < k; ++p)
+      for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < nn ? b[j * cs + p] : T(0);
+    return true;
+  }
   // Packs MR (<= 16) contiguous rows x k into k steps of MR values (pack_a's layout) through
   // 16 x 16 register transposes; with a mask, A(i,p) is kept where mask(i,p) > 0.
   template <int MR>
@@ -111,6 +132,10 @@ struct VecD {
   static inline R add(R a, R b) { return _mm512_add_pd(a, b); }
   static inline R relu(R v) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v, zero(), _CMP_NLE_UQ), v); }
   static inline T hsum(R v) { return _mm512_reduce_add_pd(v); }
+  template <int NR, class U>
+  static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
+    return false;
+  }
   template <int MR, class TT>
   static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
     return false;

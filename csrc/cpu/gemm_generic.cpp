@@ -24,6 +24,10 @@ struct VecScalar {
   static inline R add(R a, R b) { return a + b; }
   static inline R relu(R v) { return (v > T(0) || v != v) ? v : T(0); }
   static inline T hsum(R v) { return v; }
+  template <int NR, class U>
+  static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
+    return false;
+  }
   template <int MR, class U>
   static inline bool pack_rows(U*, const U*, int64_t, const U*, int64_t, int64_t) {
     return false;
