@@ -331,9 +331,15 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   T* bp = static_cast<T*>(tl_bpack.get(size_t(K) * size_t(nrs) * sizeof(T) + 64));
   for (int64_t k = 0; k < K; ++k) {
     const T* row = p.B + k * p.rsb;
-    const T* mrow = p.bmask ? p.bmask + k * p.bmrs : nullptr;
     T* d = bp + k * nrs;
-    for (int64_t j = 0; j < N; ++j) d[j] = (!mrow || mrow[j * p.bmcs] > T(0)) ? row[j * p.csb] : T(0);
+    if (!p.bmask && p.csb == 1) {
+      std::memcpy(d, row, size_t(N) * sizeof(T));
+    } else if (!p.bmask) {
+      for (int64_t j = 0; j < N; ++j) d[j] = row[j * p.csb];
+    } else {
+      const T* mrow = p.bmask + k * p.bmrs;
+      for (int64_t j = 0; j < N; ++j) d[j] = mrow[j * p.bmcs] > T(0) ? row[j * p.csb] : T(0);
+    }
     for (int64_t j = N; j < nrs; ++j) d[j] = T(0);
   }
   if (p.b_colsum)

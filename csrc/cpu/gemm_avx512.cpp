@@ -64,20 +64,19 @@ struct VecF {
   template <int NR>
   static inline bool pack_cols(T* dst, const T* b, int64_t cs, int64_t k, int nn) {
     if (NR % 16 != 0) return false;
-    int64_t p = 0;
-    for (; p + 16 <= k; p += 16) {
+    for (int64_t p = 0; p < k; p += 16) {
+      const int kr = int(k - p < 16 ? k - p : 16);  // the last block: masked loads, kr rows stored
+      const __mmask16 lm = mask(kr);
       for (int g = 0; g < NR / 16; ++g) {
         R r[16];
         for (int j = 0; j < 16; ++j) {
           const int col = g * 16 + j;
-          r[j] = col < nn ? _mm512_loadu_ps(b + col * cs + p) : zero();
+          r[j] = col < nn ? _mm512_maskz_loadu_ps(lm, b + col * cs + p) : zero();
         }
         transpose16(r);
-        for (int q = 0; q < 16; ++q) _mm512_storeu_ps(dst + (p + q) * NR + g * 16, r[q]);
+        for (int q = 0; q < kr; ++q) _mm512_storeu_ps(dst + (p + q) * NR + g * 16, r[q]);
       }
     }
-    for (; p < k; ++p)
-      for (int j = 0; j < NR; ++j) dst[p * NR + j] = j < nn ? b[j * cs + p] : T(0);
     return true;
   }
   // Packs MR (<= 16) contiguous rows x k into k steps of MR values (pack_a's layout) through
@@ -86,27 +85,24 @@ struct VecF {
   static inline bool pack_rows(T* dst, const T* a, int64_t rs, const T* keep, int64_t mrs, int64_t k) {
     if (MR > 16) return false;
     const __mmask16 keep_rows = mask(MR);
-    int64_t p = 0;
-    for (; p + 16 <= k; p += 16) {
+    for (int64_t p = 0; p < k; p += 16) {
+      const int kr = int(k - p < 16 ? k - p : 16);  // the last block: masked loads, kr columns stored
+      const __mmask16 lm = mask(kr);
       R r[16];
       for (int i = 0; i < 16; ++i) {
         if (i >= MR) {
           r[i] = zero();
         } else if (keep) {
-          const __mmask16 pos = _mm512_cmp_ps_mask(_mm512_loadu_ps(keep + i * mrs + p), zero(), _CMP_GT_OQ);
+          const __mmask16 pos =
+              _mm512_mask_cmp_ps_mask(lm, _mm512_maskz_loadu_ps(lm, keep + i * mrs + p), zero(), _CMP_GT_OQ);
           r[i] = _mm512_maskz_loadu_ps(pos, a + i * rs + p);
         } else {
-          r[i] = _mm512_loadu_ps(a + i * rs + p);
+          r[i] = _mm512_maskz_loadu_ps(lm, a + i * rs + p);
         }
       }
       transpose16(r);
-      for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(dst + (p + j) * MR, keep_rows, r[j]);
+      for (int j = 0; j < kr; ++j) _mm512_mask_storeu_ps(dst + (p + j) * MR, keep_rows, r[j]);
     }
-    for (; p < k; ++p)
-      for (int i = 0; i < MR; ++i) {
-        const T v = a[i * rs + p];
-        dst[p * MR + i] = (!keep || keep[i * mrs + p] > T(0)) ? v : T(0);
-      }
     return true;
   }
 
