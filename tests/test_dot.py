@@ -267,3 +267,18 @@ def test_dot_backward_bit_identical_across_threads():
             g2 = pk.dot_backward(d, a, b)
         for x, y in zip(g1, g2):
             np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+def test_gemm_naive_reference(dt):
+    # The naive triple loop kept compiled as the reference: exact on small integers, any strides.
+    rng = np.random.default_rng(9)
+    for m, k, n in [(0, 3, 2), (3, 0, 2), (1, 1, 1), (7, 13, 5), (20, 31, 17)]:
+        a = make(rng, (m, k), dt, "neg", ints=True)
+        b = make(rng, (k, n), dt, "f", ints=True)
+        np.testing.assert_array_equal(pk._core._gemm_naive(a, b), np.dot(a, b))
+        np.testing.assert_array_equal(pk._core._gemm_naive(a, b), pk.dot(a, b))
+
+
+def test_fma_peak_is_measured():
+    assert pk._core._fma_peak_gflops(0.01, 1) > 0.1
