@@ -112,6 +112,26 @@ struct VecF {
   }
 };
 
+// In-register 8 x 8 transpose of doubles: r[j] becomes column j of the input rows r[0..7].
+inline void transpose8(__m512d r[8]) {
+  __m512d t[8], s[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+  }
+  const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  for (int h = 0; h < 2; ++h)
+    for (int e = 0; e < 2; ++e) {
+      s[4 * h + e] = _mm512_permutex2var_pd(t[4 * h + e], lo, t[4 * h + 2 + e]);
+      s[4 * h + 2 + e] = _mm512_permutex2var_pd(t[4 * h + e], hi, t[4 * h + 2 + e]);
+    }
+  const __m512i l2 = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11), h2 = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+  for (int c = 0; c < 4; ++c) {
+    r[c] = _mm512_permutex2var_pd(s[c], l2, s[4 + c]);
+    r[4 + c] = _mm512_permutex2var_pd(s[c], h2, s[4 + c]);
+  }
+}
+
 struct VecD {
   using T = double;
   using R = __m512d;
@@ -128,13 +148,51 @@ struct VecD {
   static inline R add(R a, R b) { return _mm512_add_pd(a, b); }
   static inline R relu(R v) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v, zero(), _CMP_NLE_UQ), v); }
   static inline T hsum(R v) { return _mm512_reduce_add_pd(v); }
-  template <int NR, class U>
-  static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
-    return false;
+  // As VecF::pack_rows / pack_cols, with 8 x 8 transposes.
+  template <int MR>
+  static inline bool pack_rows(T* dst, const T* a, int64_t rs, const T* keep, int64_t mrs, int64_t k) {
+    if (MR > 16) return false;
+    for (int64_t p = 0; p < k; p += 8) {
+      const int kr = int(k - p < 8 ? k - p : 8);
+      const __mmask8 lm = mask(kr);
+      for (int g = 0; g < (MR + 7) / 8; ++g) {
+        R r[8];
+        for (int i = 0; i < 8; ++i) {
+          const int row = g * 8 + i;
+          if (row >= MR) {
+            r[i] = zero();
+          } else if (keep) {
+            const __mmask8 pos =
+                _mm512_mask_cmp_pd_mask(lm, _mm512_maskz_loadu_pd(lm, keep + row * mrs + p), zero(), _CMP_GT_OQ);
+            r[i] = _mm512_maskz_loadu_pd(pos, a + row * rs + p);
+          } else {
+            r[i] = _mm512_maskz_loadu_pd(lm, a + row * rs + p);
+          }
+        }
+        transpose8(r);
+        const __mmask8 sm = mask(MR - g * 8 < 8 ? MR - g * 8 : 8);
+        for (int q = 0; q < kr; ++q) _mm512_mask_storeu_pd(dst + (p + q) * MR + g * 8, sm, r[q]);
+      }
+    }
+    return true;
   }
-  template <int MR, class TT>
-  static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
-    return false;
+  template <int NR>
+  static inline bool pack_cols(T* dst, const T* b, int64_t cs, int64_t k, int nn) {
+    if (NR % 8 != 0) return false;
+    for (int64_t p = 0; p < k; p += 8) {
+      const int kr = int(k - p < 8 ? k - p : 8);
+      const __mmask8 lm = mask(kr);
+      for (int g = 0; g < NR / 8; ++g) {
+        R r[8];
+        for (int j = 0; j < 8; ++j) {
+          const int col = g * 8 + j;
+          r[j] = col < nn ? _mm512_maskz_loadu_pd(lm, b + col * cs + p) : zero();
+        }
+        transpose8(r);
+        for (int q = 0; q < kr; ++q) _mm512_storeu_pd(dst + (p + q) * NR + g * 8, r[q]);
+      }
+    }
+    return true;
   }
 
   static inline void prefetch_w(const T* p) {
