@@ -210,3 +210,16 @@ def test_dense_zero_sizes():
         np.testing.assert_array_equal(dx, np.ones((m, n)) @ W.T)
         np.testing.assert_array_equal(dW, x.T @ np.ones((m, n)))
         np.testing.assert_array_equal(db, np.ones((m, n)).sum(axis=0))
+
+
+@pytest.mark.parametrize("name", ["dot", "matmul", "dot_backward", "matmul_backward", "dense", "dense_backward"])
+def test_docstring_examples_run(name):
+    import doctest
+
+    fn = getattr(pk, name)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    tests = doctest.DocTestFinder().find(fn, name, globs={})
+    assert tests and tests[0].examples, f"{name} has no example"
+    for t in tests:
+        runner.run(t)
+    assert runner.failures == 0
