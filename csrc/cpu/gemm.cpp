@@ -221,8 +221,15 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   // or its columns (each thread packs its own B micro-panels and all of A: one parallel region).
   // Cost in micro-tile units; packing an MR-row panel of A (register transposes) costs about a
   // quarter of a tile.
+  // B read in place (not packed) when its rows are contiguous and every B element is used by a
+  // single row tile (M <= MR): packing would cost as much as the product. A partial last
+  // micro-panel is still packed (the kernel loads whole NR-wide rows). Threads then split columns.
+  const bool direct_b = M <= MR && p.csb == 1 && !p.bmask && !p.b_colsum;
   bool split_rows = true;
-  if (nt > 1) {
+  if (direct_b) {
+    split_rows = false;
+    nt = int(std::min<int64_t>(nt, ct));
+  } else if (nt > 1) {
     const int64_t cost_rows = ceil_div(rt, nt) * ct;
     const int64_t cost_cols = rt * ceil_div(ct, nt) + ceil_div(rt, 4);
     split_rows = cost_rows <= cost_cols;
@@ -231,7 +238,11 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
 
   int64_t nc_cap = std::max<int64_t>(1, kPackedBBudget / std::max<int64_t>(1, K * esz * NR)) * NR;
   const int64_t NC = std::min(ceil_div(N, NR) * NR, nc_cap);
-  T* bpack = (nt <= 1 || split_rows) ? static_cast<T*>(tl_bpack.get(size_t(NC) * size_t(K) * sizeof(T))) : nullptr;
+
+
+  T* bpack = nullptr;
+  if ((nt <= 1 || split_rows) && !direct_b)
+    bpack = static_cast<T*>(tl_bpack.get(size_t(NC) * size_t(K) * sizeof(T)));
 
   // Packs micro-panels [q0, q1) of the B panel starting at column jc (width nc), laid out as
   // [pc block][micro-panel][k][NR].
@@ -262,7 +273,9 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
     // The shared panel (packed before), or this thread's own micro-panels [q0, q1).
     const T* bsrc = bpack;
     int64_t ncp = np * NR, qb = 0;
-    if (pack_own) {
+    if (direct_b) {
+      pack_own = false;
+    } else if (pack_own) {
       ncp = (q1 - q0) * NR;
       qb = q0;
       T* own = static_cast<T*>(tl_bown.get(size_t(std::max<int64_t>(ncp, NR)) * size_t(K) * sizeof(T)));
@@ -285,11 +298,22 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
           const int64_t j = jc + q * NR;
           const int nn = int(std::min(NR, jc + nc - j));
           const T* bp = bsrc + pc * ncp + (q - qb) * kc * NR;
+          int64_t ldb = NR;
+          if (direct_b) {
+            if (nn == NR) {
+              bp = p.B + pc * p.rsb + j;
+              ldb = p.rsb;
+            } else {
+              T* edge = static_cast<T*>(tl_bown.get(size_t(KC) * size_t(NR) * sizeof(T)));
+              g.pack_b(edge, p.B + pc * p.rsb + j, p.rsb, 1, kc, nn, nullptr, 0, 0, nullptr);
+              bp = edge;
+            }
+          }
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int mm = int(std::min(MR, mc - ir));
             const int64_t i = ic + ir;
             const T* bptr = p.bias_kind == kBiasCol ? bias + j : p.bias_kind == kBiasRow ? bias + i : nullptr;
-            g.ukr(kc, apack + ir * kc, bp, p.C + i * p.rsc + j * p.csc, p.rsc, p.csc, mm, nn, load_c,
+            g.ukr(kc, apack + ir * kc, bp, ldb, p.C + i * p.rsc + j * p.csc, p.rsc, p.csc, mm, nn, load_c,
                   last ? p.bias_kind : kBiasNone, bptr, (last && p.relu) ? 1 : 0);
           }
         }
@@ -300,7 +324,7 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   if (nt <= 1) {
     for (int64_t jc = 0; jc < N; jc += NC) {
       const int64_t nc = std::min(NC, N - jc);
-      pack_b(bpack, ceil_div(nc, NR) * NR, 0, jc, nc, 0, ceil_div(nc, NR));
+      if (!direct_b) pack_b(bpack, ceil_div(nc, NR) * NR, 0, jc, nc, 0, ceil_div(nc, NR));
       compute(jc, nc, 0, false);
     }
   } else if (split_rows) {
@@ -406,13 +430,17 @@ void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, con
     if (!swap && e1 >= e0 && p.csc != 1 && p.rsc == 1) swap = true;
     const Problem<T> q = swap ? transposed(p) : p;
     const int64_t narrow_max = 2 * int64_t(g.lanes);
-    if (p.N <= narrow_max && !p.amask && !p.a_rowsum && p.bias_kind != kBiasRow) {
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+    if (p.M <= g.mr && p.csb == 1 && !p.bmask && !p.b_colsum) {
+      blocked(p, g, nt);  // one row tile: B read in place (direct_b)
+    } else if (p.N <= g.mr && p.rsa == 1 && !p.amask && !p.a_rowsum) {
+      blocked(transposed(p), g, nt);  // C^T = B^T A^T: one row tile, A^T read in place
+    } else if (p.N <= narrow_max && !p.amask && !p.a_rowsum && p.bias_kind != kBiasRow) {
       narrow(p, g, nt_max);
     } else if (p.M <= narrow_max && p.M < p.N && !p.bmask && !p.b_colsum && p.bias_kind == kBiasNone) {
       narrow(transposed(p), g, nt_max);
     } else {
-      const double flops = 2.0 * double(M) * double(N) * double(K);
-      const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
       blocked(q, g, nt);
     }
   }

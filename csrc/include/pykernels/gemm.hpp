@@ -20,12 +20,14 @@ namespace pk {
 enum GemmBias : int { kBiasNone = 0, kBiasCol = 1, kBiasRow = 2 };
 
 // Micro-kernel: C[0:m, 0:n] (op)= Apanel(MR x k) * Bpanel(k x NR), m <= MR, n <= NR.
-// a: packed MR-tall micro-panel (k steps of MR values), b: packed NR-wide micro-panel (k steps of NR).
+// a: packed MR-tall micro-panel (k steps of MR values), b: NR-wide micro-panel (k rows, ldb apart).
 // load_c = 0: C is overwritten and never read; 1: C += result. Then (only meant for the last K block)
 // bias (kBiasCol: bias[j], j < NR; kBiasRow: bias[i], i < MR; contiguous, padded) and relu
 // (np.maximum(v, 0): NaN propagates, -0.0 -> +0.0). Only the m x n valid part of C is touched.
-using GemmUkr = void (*)(int64_t k, const void* a, const void* b, void* c, int64_t rsc, int64_t csc, int m, int n,
-                         int load_c, int bias_kind, const void* bias, int relu);
+// ldb: distance between consecutive k rows of b in elements (NR for a packed micro-panel; a row
+// stride of B itself when B is read in place, then all NR columns must exist).
+using GemmUkr = void (*)(int64_t k, const void* a, const void* b, int64_t ldb, void* c, int64_t rsc, int64_t csc,
+                         int m, int n, int load_c, int bias_kind, const void* bias, int relu);
 // Packs rows [0,m) x cols [0,k) of A (strides rs, cs) into ceil(m/MR) micro-panels of k*MR values,
 // zero-padding the last one. mask (same shape, strides mrs/mcs, or null): A(i,p) is kept where
 // mask(i,p) > 0, else 0 (the relu backward mask). rowsum (or null): rowsum[i] += sum_p of the packed
