@@ -174,7 +174,8 @@ def test_dot_errors():
 
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("shape", [(300, 400, 500), (128, 784, 512), (128, 512, 10), (784, 128, 512), (2000, 2000, 1),
-                                   (1, 3000, 3000), (50, 7, 4097), (36, 3000, 1500), (700, 3000, 40)])
+                                   (1, 3000, 3000), (50, 7, 4097), (36, 3000, 1500), (700, 3000, 40),
+                                   (7, 3000, 1500)])
 def test_dot_bit_identical_across_threads(dt, shape):
     m, k, n = shape
     rng = np.random.default_rng(6)
