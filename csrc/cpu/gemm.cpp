@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "pykernels/dispatch.hpp"
@@ -353,18 +354,27 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   const int64_t M = p.M, N = p.N, K = p.K;
   const int64_t nrs = N <= g.lanes ? g.lanes : 2 * g.lanes;
   T* bp = static_cast<T*>(tl_bpack.get(size_t(K) * size_t(nrs) * sizeof(T) + 64));
-  for (int64_t k = 0; k < K; ++k) {
-    const T* row = p.B + k * p.rsb;
-    T* d = bp + k * nrs;
-    if (!p.bmask && p.csb == 1) {
-      std::memcpy(d, row, size_t(N) * sizeof(T));
-    } else if (!p.bmask) {
-      for (int64_t j = 0; j < N; ++j) d[j] = row[j * p.csb];
-    } else {
-      const T* mrow = p.bmask + k * p.bmrs;
-      for (int64_t j = 0; j < N; ++j) d[j] = mrow[j * p.bmcs] > T(0) ? row[j * p.csb] : T(0);
+  // Rows of (at most 32) padded values: fixed-length loops (no memcpy/memset call per row).
+  auto pack_rows = [&](auto nrs_const) {
+    constexpr int64_t NRS = decltype(nrs_const)::value;
+    for (int64_t k = 0; k < K; ++k) {
+      const T* row = p.B + k * p.rsb;
+      T* d = bp + k * NRS;
+      if (!p.bmask) {
+        for (int64_t j = 0; j < NRS; ++j) d[j] = j < N ? row[j * p.csb] : T(0);
+      } else {
+        const T* mrow = p.bmask + k * p.bmrs;
+        for (int64_t j = 0; j < NRS; ++j) d[j] = (j < N && mrow[j * p.bmcs] > T(0)) ? row[j * p.csb] : T(0);
+      }
     }
-    for (int64_t j = N; j < nrs; ++j) d[j] = T(0);
+  };
+  switch (nrs) {
+    case 1: pack_rows(std::integral_constant<int64_t, 1>()); break;
+    case 2: pack_rows(std::integral_constant<int64_t, 2>()); break;
+    case 4: pack_rows(std::integral_constant<int64_t, 4>()); break;
+    case 8: pack_rows(std::integral_constant<int64_t, 8>()); break;
+    case 16: pack_rows(std::integral_constant<int64_t, 16>()); break;
+    default: pack_rows(std::integral_constant<int64_t, 32>()); break;
   }
   if (p.b_colsum)
     for (int64_t j = 0; j < N; ++j) {
