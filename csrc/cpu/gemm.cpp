@@ -7,9 +7,13 @@
 //             for pc (KC):  for ic (MC rows): pack A block MC x KC  (thread-local workspace)
 //                                             for jr (NR): for ir (MR): micro-kernel (+ epilogue on
 //                                             the last pc: bias, relu)
+// When threads split the columns, each packs its own B micro-panels inside the one parallel region.
+// Shape-driven special cases (gemm_t): M == 1 or N == 1 -> matrix-vector kernel; M <= MR (or
+// N <= MR with a column-contiguous A, run as C^T = B^T A^T) -> B read in place, unpacked (each B
+// element is used once); N <= 2 vectors -> the narrow kernel (only B packed, A read in place).
 // Every element of C is produced by one thread, with the same blocking and k order for every
-// thread count, so results are bit-identical whatever the thread count. The orientation (C or
-// C^T = B^T A^T) and the matrix-vector choice depend only on the shapes and strides.
+// thread count, so results are bit-identical whatever the thread count. The path, orientation and
+// blocking depend only on the shapes and strides, never on the thread count.
 #include "pykernels/gemm.hpp"
 
 #include <algorithm>
