@@ -82,7 +82,7 @@ def test_dense_relu_nan_and_signed_zero():
 def test_dense_every_isa(name, dt):
     rng = np.random.default_rng(21)
     with isa(name):
-        for m, k, n in [(128, 78, 51), (13, 5, 10), (128, 51, 10), (1, 9, 33), (33, 9, 1)]:
+        for m, k, n in [(128, 78, 51), (13, 5, 10), (128, 51, 10), (1, 9, 33), (33, 9, 1), (128, 200, 10), (61, 97, 7)]:
             x, W, b = make(rng, (m, k), dt), make(rng, (k, n), dt, "f"), make(rng, (n,), dt)
             y = pk.dense(x, W, b, activation="relu")
             np.testing.assert_allclose(y, dense_ref(x, W, b, "relu"), rtol=1e-4, atol=1e-4)

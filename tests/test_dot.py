@@ -60,7 +60,8 @@ def test_dot_2d_tile_edges_every_isa(name, dt):
     """Sizes around every register tile (MR in 4, 6, 14; NR in 8, 16, 32) and cache block, all layouts."""
     rng = np.random.default_rng(1)
     sizes = [(1, 1, 1), (13, 7, 31), (14, 16, 32), (15, 17, 33), (29, 5, 65), (6, 300, 8), (37, 257, 19),
-             (130, 513, 70), (3, 2, 200), (200, 3, 2), (1, 50, 40), (40, 50, 1)]
+             (130, 513, 70), (3, 2, 200), (200, 3, 2), (1, 50, 40), (40, 50, 1), (130, 513, 10), (29, 100, 3),
+             (7, 77, 16)]
     with isa(name):
         for m, k, n in sizes:
             for la, lb in [("c", "c"), ("f", "c"), ("c", "f"), ("neg", "step"), ("mixed", "mixed")]:

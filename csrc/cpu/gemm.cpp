@@ -403,6 +403,48 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
     parallel_for(M, std::max<int64_t>(24, M / nt), 24, [&](int64_t b, int64_t e) { body(b, e); });
 }
 
+// Small N, rows of A contiguous: every C element as a dot product along k (GemmDotN), B used
+// transposed (read in place when its columns are contiguous, else copied: it is small). Threads
+// split C's rows.
+template <class T>
+void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
+  const int64_t M = p.M, N = p.N, K = p.K;
+  const T* bt = p.B;
+  int64_t ldbt = p.csb;
+  if (p.bmask || p.rsb != 1) {
+    T* buf = static_cast<T*>(tl_bpack.get(size_t(N) * size_t(K) * sizeof(T) + 64));
+    for (int64_t k = 0; k < K; ++k) {
+      const T* row = p.B + k * p.rsb;
+      const T* mrow = p.bmask ? p.bmask + k * p.bmrs : nullptr;
+      for (int64_t j = 0; j < N; ++j)
+        buf[j * K + k] = (!mrow || mrow[j * p.bmcs] > T(0)) ? row[j * p.csb] : T(0);
+    }
+    bt = buf;
+    ldbt = K;
+  }
+  if (p.b_colsum)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0.0;
+      for (int64_t k = 0; k < K; ++k) s += double(bt[j * ldbt + k]);
+      p.b_colsum[j] += s;
+    }
+  T* bias = nullptr;
+  if (p.bias_kind == kBiasCol) {
+    bias = static_cast<T*>(tl_vec.get(size_t(N) * sizeof(T)));
+    for (int64_t j = 0; j < N; ++j) bias[j] = p.bias[j * p.bias_stride];
+  }
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+  auto body = [&](int64_t i0, int64_t i1) {
+    g.dot_n(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, bt, ldbt, p.C + i0 * p.rsc, p.rsc, p.csc,
+            p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
+  };
+  if (nt <= 1 || M < 32)
+    body(0, M);
+  else
+    parallel_for(M, std::max<int64_t>(16, M / nt), 16, [&](int64_t b, int64_t e) { body(b, e); });
+}
+
 template <class T>
 void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, const T* A, int64_t rsa, int64_t csa,
             const T* B, int64_t rsb, int64_t csb, const GemmOptions& opt) {
@@ -450,6 +492,9 @@ void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, con
       blocked(p, g, nt);  // one row tile: B read in place (direct_b)
     } else if (p.N <= g.mr && p.rsa == 1 && !p.amask && !p.a_rowsum) {
       blocked(transposed(p), g, nt);  // C^T = B^T A^T: one row tile, A^T read in place
+    } else if (p.N <= g.lanes && g.dot_n && p.csa == 1 && K >= 4 * int64_t(g.lanes) && !p.amask && !p.a_rowsum &&
+               p.bias_kind != kBiasRow) {
+      dot_narrow(p, g, nt_max);
     } else if (p.N <= narrow_max && !p.amask && !p.a_rowsum && p.bias_kind != kBiasRow) {
       narrow(p, g, nt_max);
     } else if (p.M <= narrow_max && p.M < p.N && !p.bmask && !p.b_colsum && p.bias_kind == kBiasNone) {

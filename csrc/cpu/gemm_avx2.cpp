@@ -89,6 +89,9 @@ constexpr int kMrD = 6, kNvD = 2;  // 6 x 8 doubles
 constexpr int64_t kKcF = 256, kMcF = 144;
 constexpr int64_t kKcD = 256, kMcD = 72;
 
+// Dot-form narrow kernel: 2 rows x 4 columns of accumulators (8 + 2 + 4 vector registers).
+constexpr int kDotR = 2, kDotC = 4;
+
 }  // namespace
 
 #define PK_GEMM_NS isa_avx2

@@ -211,6 +211,9 @@ constexpr int kMrD = 12, kNvD = 2;  // 12 x 16 doubles
 constexpr int64_t kKcF = 256, kMcF = 336;
 constexpr int64_t kKcD = 256, kMcD = 336;
 
+// Dot-form narrow kernel: 4 rows x 5 columns of accumulators (20 + 4 + 5 vector registers).
+constexpr int kDotR = 4, kDotC = 5;
+
 }  // namespace
 
 #define PK_GEMM_NS isa_avx512

@@ -47,6 +47,13 @@ using GemvKernel = void (*)(void* y, const void* a, int64_t rs, int64_t cs, cons
 using GemmSmallN = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa, const void* bp,
                             void* c, int64_t rsc, int64_t csc, int load_c, const void* bias, int relu);
 
+// Dot-form narrow product (small n, long k): C(m,n) (op)= A(m,k) * B with A's rows contiguous and B
+// given transposed, bt (n rows of k contiguous values, ldbt apart). Each C element is a dot product
+// vectorised along k (full vector lanes however small n is). Epilogue as GemmUkr; bias (or null)
+// is contiguous, one value per column.
+using GemmDotN = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, const void* bt, int64_t ldbt,
+                          void* c, int64_t rsc, int64_t csc, int load_c, const void* bias, int relu);
+
 struct GemmKernels {
   int mr = 0, nr = 0;     // register tile
   int64_t kc = 0, mc = 0;  // cache blocks (see the ISA file for why)
@@ -55,6 +62,7 @@ struct GemmKernels {
   GemmPackB pack_b = nullptr;
   GemvKernel gemv = nullptr;
   GemmSmallN small_n = nullptr;
+  GemmDotN dot_n = nullptr;  // null where vectors are 1 lane wide (generic)
   int lanes = 1;  // vector width in elements
 };
 
