@@ -18,6 +18,13 @@
 // transposes, so transposed operands cost no more than contiguous ones.
 #include <immintrin.h>
 
+// GCC 12's AVX-512 intrinsics headers trigger false "-Wmaybe-uninitialized" warnings on
+// _mm512_undefined_* temporaries (GCC bug 105593); they say nothing about this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <cstdint>
 
 namespace {
