@@ -120,20 +120,20 @@ std::vector<int64_t> dot_shape(const View& a, const View& b) {
 // c = dot(a, b) for ndim >= 1 operands (c has dot_shape(a, b)).
 void dot_views(const View& c, const View& a, const View& b, const DotDims& d) {
   const int nb = d.la + d.lb;
-  std::vector<int64_t> bshape(size_t(nb) + 1);
+  int64_t bshape[kMaxDims + 1];
   BatchedOperand C, A, B;
   C.data = c.data;
   A.data = a.data;
   B.data = b.data;
   for (int i = 0; i < d.la; ++i) {
-    bshape[size_t(i)] = a.shape[i];
+    bshape[i] = a.shape[i];
     A.bstrides[i] = a.strides[i];
     B.bstrides[i] = 0;
     C.bstrides[i] = c.strides[i];
   }
   const int cb = d.la + (d.am ? 1 : 0);  // first of b's lead dims in c
   for (int i = 0; i < d.lb; ++i) {
-    bshape[size_t(d.la + i)] = b.shape[i];
+    bshape[d.la + i] = b.shape[i];
     A.bstrides[d.la + i] = 0;
     B.bstrides[d.la + i] = b.strides[i];
     C.bstrides[d.la + i] = c.strides[cb + i];
@@ -144,7 +144,7 @@ void dot_views(const View& c, const View& a, const View& b, const DotDims& d) {
   B.cs = d.bn ? b.strides[b.ndim - 1] : 0;
   C.rs = d.am ? c.strides[d.la] : 0;
   C.cs = d.bn ? c.strides[c.ndim - 1] : 0;
-  gemm_batched(a.dtype, nb, bshape.data(), d.M, d.N, d.K, C, A, B);
+  gemm_batched(a.dtype, nb, bshape, d.M, d.N, d.K, C, A, B);
 }
 
 double product_flops(const View& c, int64_t K) { return 2.0 * double(c.size()) * double(K); }

@@ -545,6 +545,12 @@ void gemm_naive(DType dt, int64_t M, int64_t N, int64_t K, void* C, int64_t rsc,
 
 void gemm_batched(DType dt, int nb, const int64_t* bshape, int64_t M, int64_t N, int64_t K, const BatchedOperand& C,
                   const BatchedOperand& A, const BatchedOperand& B) {
+  bool plain = true;  // no batch dims of size != 1: one 2-d product (the common case, no allocation)
+  for (int d = 0; d < nb; ++d) plain = plain && bshape[d] == 1;
+  if (plain) {
+    gemm(dt, M, N, K, C.data, C.rs, C.cs, A.data, A.rs, A.cs, B.data, B.rs, B.cs);
+    return;
+  }
   const int64_t esz = dtype_size(dt);
   // Working copies: batch dims (size, strides of C, A, B), dropping size-1 dims.
   struct Dim {
