@@ -208,7 +208,10 @@ void matvec(const Problem<T>& p, const GemmKernels& g, int nt_max) {
 template <class T>
 void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   const int64_t M = p.M, N = p.N, K = p.K;
-  const int64_t MR = g.mr, NR = g.nr, KC = g.kc, MC = g.mc;
+  const int64_t MR = g.mr, NR = g.nr, MC = g.mc;
+  // K blocks of equal size (at most g.kc; a multiple of 8): no short last block (K = 784 is
+  // 3 x 264 rather than 384 + 384 + 16). Depends on K only, so still the same for every thread count.
+  const int64_t KC = std::min<int64_t>(g.kc, (ceil_div(K, ceil_div(K, g.kc)) + 7) / 8 * 8);
   const int64_t esz = int64_t(sizeof(T));
 
   // Bias as a contiguous, tile-padded copy (the micro-kernel loads whole vectors of it).
