@@ -124,6 +124,16 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
   int64_t total = 1;
   for (int i = 0; i < nd; ++i) total *= it.shape[i];
 
+  // Outputs much larger than the last-level cache are written with non-temporal stores (when the
+  // output does not alias an input and its inner dimension is contiguous).
+  static const int64_t stream_min = [] {
+    const char* e = std::getenv("PYKERNELS_STREAM_MIN_BYTES");
+    return e ? std::atoll(e) : kStreamMinBytes;
+  }();
+  const bool stream = total * esz >= stream_min && it.st[0][nd - 1] == 1 && out.data != a.data &&
+                      out.data != b.data;
+  const BinaryStreamLoop sloop = kernels().binary_stream[int(op)][int(out.dtype)];
+
   parallel_for(total, kElementwiseGrain, 16, [&](int64_t begin, int64_t end) {
     // Decode the multi-index of `begin` (C order over the coalesced dims).
     int64_t idx[kMaxDims];
@@ -138,8 +148,12 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
     int64_t pos = begin;
     while (pos < end) {
       const int64_t len = std::min(inner - idx[nd - 1], end - pos);
-      loop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[0][nd - 1],
-           it.st[1][nd - 1], it.st[2][nd - 1]);
+      if (stream)
+        sloop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[1][nd - 1],
+              it.st[2][nd - 1]);
+      else
+        loop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[0][nd - 1],
+             it.st[1][nd - 1], it.st[2][nd - 1]);
       pos += len;
       // advance the multi-index by len (the inner index either reaches `inner` or the range ends)
       idx[nd - 1] += len;

@@ -26,6 +26,8 @@ void binary(BinOp op, const View& out, const View& a, const View& b);
 // Below this many elements an element-wise kernel runs on one thread: the OpenMP fork/join costs
 // more than the loop (measured, see bench/RESULTS.md).
 constexpr int64_t kElementwiseGrain = int64_t(1) << 16;
+// Outputs of at least this many bytes use non-temporal stores (override: PYKERNELS_STREAM_MIN_BYTES).
+constexpr int64_t kStreamMinBytes = int64_t(16) << 20;
 
 // Sum of x over the axes with reduce[axis] == true. `out` has x's rank, size 1 on the reduced axes
 // (keepdims form, any strides) and x's dtype; overwritten, never read. float32 accumulates in
