@@ -56,6 +56,14 @@ View broadcast_view(const View& v, int ndim, const int64_t* shape) {
   return r;
 }
 
+int64_t elementwise_grain() {
+  static const int64_t g = [] {
+    const char* e = std::getenv("PYKERNELS_ELEMENTWISE_GRAIN");  // for bench/grain.py only
+    return e ? std::max<int64_t>(1, std::atoll(e)) : kElementwiseGrain;
+  }();
+  return g;
+}
+
 namespace {
 
 struct Iter3 {
@@ -134,7 +142,7 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
                       out.data != b.data;
   const BinaryStreamLoop sloop = kernels().binary_stream[int(op)][int(out.dtype)];
 
-  parallel_for(total, kElementwiseGrain, 16, [&](int64_t begin, int64_t end) {
+  parallel_for(total, elementwise_grain(), 16, [&](int64_t begin, int64_t end) {
     // Decode the multi-index of `begin` (C order over the coalesced dims).
     int64_t idx[kMaxDims];
     int64_t rem = begin;

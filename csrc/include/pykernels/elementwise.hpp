@@ -26,6 +26,7 @@ void binary(BinOp op, const View& out, const View& a, const View& b);
 // Below this many elements an element-wise kernel runs on one thread: the OpenMP fork/join costs
 // more than the loop (measured, see bench/RESULTS.md).
 constexpr int64_t kElementwiseGrain = int64_t(1) << 16;
+int64_t elementwise_grain();  // kElementwiseGrain, or PYKERNELS_ELEMENTWISE_GRAIN (bench/grain.py)
 // Outputs of at least this many bytes use non-temporal stores (override: PYKERNELS_STREAM_MIN_BYTES).
 constexpr int64_t kStreamMinBytes = int64_t(16) << 20;
 
