@@ -64,16 +64,7 @@ int64_t elementwise_grain() {
   return g;
 }
 
-namespace {
-
-struct Iter3 {
-  int nd = 0;
-  int64_t shape[kMaxDims];
-  int64_t st[3][kMaxDims];  // strides of out, a, b
-};
-
-// Steps 1-3 above. Returns false when the iteration space is empty.
-bool prepare(Iter3& it, const View* v[3]) {
+bool coalesce3(Iter3& it, const View* const v[3]) {
   const int nd0 = v[0]->ndim;
   int dims[kMaxDims];
   int n = 0;
@@ -118,12 +109,10 @@ bool prepare(Iter3& it, const View* v[3]) {
   return true;
 }
 
-}  // namespace
-
 void binary(BinOp op, const View& out, const View& a, const View& b) {
   const View* v[3] = {&out, &a, &b};
   Iter3 it;
-  if (!prepare(it, v)) return;
+  if (!coalesce3(it, v)) return;
   const BinaryLoop loop = kernels().binary[int(op)][int(out.dtype)];
   const int64_t esz = dtype_size(out.dtype);
   char* base[3] = {static_cast<char*>(out.data), static_cast<char*>(a.data), static_cast<char*>(b.data)};
