@@ -33,12 +33,16 @@ using SumLoop = double (*)(const void* x, int64_t n, int64_t s);
 // acc[i] += x[i*s] for i < n, acc in double.
 using AccumulateLoop = void (*)(double* acc, const void* x, int64_t n, int64_t s);
 
+// acc[i] += x[r*rs + i*s] for r < nrows, i < n.
+using AccumulateRowsLoop = void (*)(double* acc, const void* x, int64_t nrows, int64_t rs, int64_t n, int64_t s);
+
 struct KernelTable {
   Isa isa = Isa::generic;
   BinaryLoop binary[int(BinOp::Count)][2] = {};  // [op][dtype]
   BinaryStreamLoop binary_stream[int(BinOp::Count)][2] = {};
   SumLoop sum[2] = {};
   AccumulateLoop accumulate[2] = {};
+  AccumulateRowsLoop accumulate_rows[2] = {};
 };
 
 Isa detected_isa();               // best ISA the CPU (and OS) supports
