@@ -92,13 +92,12 @@ void finalize(Operand& op, DType dt) {
   op.view = view_of(op.arr);
 }
 
-py::array new_array(DType dt, const std::vector<int64_t>& shape) {
+py::array new_array(DType dt, const int64_t* shape, int nd) {
   // Straight to PyArray_NewFromDescr: py::array_t's constructor builds stride vectors and a dtype
   // object per call, which shows up at 1e3 elements.
   auto& api = py::detail::npy_api::get();
   Py_intptr_t dims[kMaxDims];
-  const int nd = int(shape.size());
-  for (int i = 0; i < nd; ++i) dims[i] = Py_intptr_t(shape[size_t(i)]);
+  for (int i = 0; i < nd; ++i) dims[i] = Py_intptr_t(shape[i]);
   PyObject* descr = api.PyArray_DescrFromType_(dt == DType::f32 ? kNpyFloat : kNpyDouble);
   PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, nullptr, 0, nullptr);
   if (!arr) throw py::error_already_set();

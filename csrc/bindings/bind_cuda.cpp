@@ -36,7 +36,7 @@ template <bool Emulate>
 void gemm_entry(py::array c, py::array a, py::array b, py::object bias, bool relu) {
   View vc = view_of(c), va = view_of(a), vb = view_of(b), vbias;
   const View* pb = nullptr;
-  py::array barr;
+  py::array barr = null_array();
   if (!bias.is_none()) {
     barr = py::reinterpret_borrow<py::array>(bias);
     vbias = view_of(barr);

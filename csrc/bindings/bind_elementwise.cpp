@@ -49,31 +49,36 @@ py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py:
     if (t.size() != 1) throw ValueError(std::string(fn) + ": out must be an array or a 1-tuple of arrays");
     out = t[0];
   }
-  py::array res;
+  py::array res = null_array();
   if (out.is_none()) {
-    res = new_array(dt, std::vector<int64_t>(shape, shape + nd));
+    res = new_array(dt, shape, nd);
   } else {
     if (!py::isinstance<py::array>(out)) throw TypeError("return arrays must be of ArrayType");
     py::array oarr = py::reinterpret_borrow<py::array>(out);
     // NumPy lets the inputs broadcast up to out's shape, never out to the inputs'.
-    std::vector<int64_t> os(oarr.shape(), oarr.shape() + oarr.ndim());
+    const int ond = int(oarr.ndim());
+    if (ond > kMaxDims)
+      throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) + " dimensions, got " +
+                       std::to_string(ond));
+    int64_t os[kMaxDims];
+    for (int i = 0; i < ond; ++i) os[i] = oarr.shape(i);
     int64_t full[kMaxDims];
-    const int64_t* s3[2] = {shape, os.data()};
-    int n3[2] = {nd, int(os.size())};
+    const int64_t* s3[2] = {shape, os};
+    int n3[2] = {nd, ond};
     int fnd;
     try {
       fnd = broadcast_shapes(2, s3, n3, full);
     } catch (const ValueError&) {
       fnd = -1;
     }
-    bool match = fnd == int(os.size());
-    for (int i = 0; match && i < fnd; ++i) match = full[i] == os[size_t(i)];
+    bool match = fnd == ond;
+    for (int i = 0; match && i < fnd; ++i) match = full[i] == os[i];
     if (!match)
-      throw ValueError("non-broadcastable output operand with shape " + shape_str(os.data(), int(os.size())) +
+      throw ValueError("non-broadcastable output operand with shape " + shape_str(os, ond) +
                        " doesn't match the broadcast shape " +
                        shape_str(fnd >= 0 ? full : shape, fnd >= 0 ? fnd : nd));
-    nd = int(os.size());
-    std::copy(os.begin(), os.end(), shape);
+    nd = ond;
+    std::copy(os, os + ond, shape);
     res = check_out(oarr, dt, shape, nd, fn);
   }
 
@@ -90,7 +95,7 @@ py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py:
   if (need_tmp) {
     // Partial overlap between out and an input (or an unaligned out): compute into a fresh array,
     // then copy, so the result is what NumPy gives.
-    py::array tmp = new_array(dt, std::vector<int64_t>(shape, shape + nd));
+    py::array tmp = new_array(dt, shape, nd);
     View tv = view_of(tmp);
     run_binary(op, tv, a, b);
     py::module_::import("numpy").attr("copyto")(res, tmp);
