@@ -160,6 +160,7 @@ bool same_view(const View& a, const View& b) {
 }
 
 bool has_internal_overlap(const View& v) {
+  if (v.size() == 0) return false;  // NumPy gives empty arrays zero strides, e.g. (2,0) -> (0,4)
   for (int i = 0; i < v.ndim; ++i)
     if (v.shape[i] > 1 && v.strides[i] == 0) return true;
   return false;
