@@ -53,7 +53,8 @@ OP_IDS = [op.name for op in OPS]
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
-    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+    return a.view(f"u{a.dtype.itemsize}")
 
 
 def assert_identical(result, expected) -> None:

@@ -417,3 +417,63 @@ def test_33_dims_raise(op):
     if op.nargs == 2:
         with pytest.raises(ValueError, match=r"at most 32 dimensions, got 33"):
             op.pk_fn(np.ones(2), np.ones((1,) * 33))
+
+
+# ---- unusual memory: byte-swapped, unaligned, packed struct fields ----------------------------------
+
+
+def _unaligned(a: np.ndarray) -> np.ndarray:
+    """The same values in memory one byte off the dtype's alignment."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = buf[1:].view(a.dtype).reshape(a.shape)
+    u[...] = a
+    assert not u.flags.aligned or a.size == 0
+    return u
+
+
+def _packed_field(a: np.ndarray) -> np.ndarray:
+    """The values as a field of a packed structured array: stride = itemsize + 1 (NumPy's
+    test_ufunc_noncontiguous case)."""
+    s = np.zeros(a.shape, dtype=[("v", a.dtype), ("pad", np.uint8)])
+    s["v"] = a
+    return s["v"]
+
+
+def _byteswapped(a: np.ndarray) -> np.ndarray:
+    return a.astype(a.dtype.newbyteorder())
+
+
+ODD_MEMORY = {"unaligned": _unaligned, "packed_field": _packed_field, "byteswapped": _byteswapped}
+
+
+@pytest.mark.parametrize("op", OPS, ids=OP_IDS)
+@pytest.mark.parametrize("dtype", S.FLOAT_DTYPES)
+@pytest.mark.parametrize("how", list(ODD_MEMORY))
+def test_odd_memory_inputs_and_out(op, dtype, how, rng):
+    make = ODD_MEMORY[how]
+    for shape in [(0,), (7,), (3, 5), (40, 33)]:
+        a = rng.standard_normal(shape).astype(dtype)
+        b = rng.standard_normal(shape[-1:]).astype(dtype)
+        args = [a, b][: op.nargs]
+        expected = op.reference(*args)
+        odd = [make(x) for x in args]
+        _check_call(op, odd)  # inputs
+        _check_call(op, [odd[0], *args[1:]])
+        out = make(np.full(shape, np.nan, dtype))  # out
+        assert op.pk_fn(*args, out=out) is out
+        assert_identical(np.asarray(out, dtype=dtype), expected)
+        if how != "byteswapped":  # in place on odd memory
+            x = make(a)
+            assert op.pk_fn(x, *args[1:], out=x) is x
+            assert_identical(np.asarray(x, dtype=dtype), expected)
+
+
+def test_input_broadcast_into_its_own_out():
+    """out is the 2-d array whose first row is the (broadcast) input: NumPy's result, via a copy."""
+    for dtype in S.FLOAT_DTYPES:
+        v = np.arange(6, dtype=dtype).reshape(2, 3)
+        expected = np.add(v[0].copy(), 1.0) + np.zeros((2, 3), dtype)
+        assert pk.add(v[0], 1.0, out=v) is v
+        assert_identical(v, expected)
+        v = np.arange(6, dtype=dtype).reshape(2, 3)
+        assert pk.relu_backward(v, v[:, :1], out=v) is v

@@ -260,3 +260,19 @@ def test_big_sum_to_thread_count_invariant(dtype, rng):
     assert_identical(dx2, dout)
     np.testing.assert_array_equal(dy2.reshape(10), b)
     assert_sum_accurate(pk.sum(dout, axis=0), dout, 0)
+
+
+@pytest.mark.parametrize("dtype", S.FLOAT_DTYPES)
+def test_sums_of_byteswapped_and_unaligned_inputs(dtype, rng):
+    x = rng.standard_normal((30, 7)).astype(dtype)
+    swapped = x.astype(x.dtype.newbyteorder())
+    buf = np.zeros(x.nbytes + 1, np.uint8)
+    unaligned = buf[1:].view(dtype).reshape(x.shape)
+    unaligned[...] = x
+    for v in (swapped, unaligned):
+        for axis in (None, 0, 1):
+            assert_identical(pk.sum(v, axis=axis), pk.sum(x, axis=axis))
+        assert_identical(pk.sum_to(v, (7,)), pk.sum_to(x, (7,)))
+        dx, dy = pk.add_backward(v, (30, 1), (7,))
+        assert_identical(dy, pk.sum_to(x, (7,)))
+    assert_sum_accurate(pk.sum(swapped, axis=0), x, 0)
