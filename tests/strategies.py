@@ -157,7 +157,7 @@ def operands(draw, shape, dtype, kind: str = "finite", layouts=LAYOUTS, allow_sc
         if how == "py_float":
             return draw(ELEMENT_KINDS[kind](np.float32))  # representable in both dtypes
         if how == "py_int":
-            return draw(st.integers(-(2**24), 2**24))
+            return draw(st.one_of(st.integers(-(2**24), 2**24), st.integers(-(2**120), 2**120)))
         if how == "np_scalar":
             return dtype(draw(ELEMENT_KINDS[kind](dtype)))
         if how == "zero_d":
