@@ -53,6 +53,15 @@ DType result_dtype(const Operand* ops, int n) {
   return any64 ? DType::f64 : DType::f32;
 }
 
+bool native_byte_order(const py::array& arr) {
+  const char b = arr.dtype().byteorder();  // '=' native, '|' n/a, '<' / '>' explicit
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return b != '<';
+#else
+  return b != '>';
+#endif
+}
+
 View view_of(py::array& arr) {
   const DType dt = arr.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
   const int64_t esz = dtype_size(dt);
@@ -60,11 +69,12 @@ View view_of(py::array& arr) {
   if (nd > kMaxDims)
     throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) +
                      " dimensions, got " + std::to_string(nd));
-  bool ok = (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) == 0;
+  bool ok = native_byte_order(arr) && (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) == 0;
   for (int i = 0; i < nd && ok; ++i) ok = (arr.strides(i) % esz) == 0;
   if (!ok) {
+    // An aligned, native-byte-order C copy ('>f4' data read as native floats would be garbage).
     py::object np = py::module_::import("numpy");
-    arr = np.attr("array")(arr, py::arg("copy") = true, py::arg("order") = "C");
+    arr = np.attr("array")(arr, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true, py::arg("order") = "C");
   }
   View v;
   v.data = const_cast<void*>(arr.data());
@@ -166,6 +176,7 @@ bool same_view(const View& a, const View& b) {
 }
 
 bool has_internal_overlap(const View& v) {
+  if (v.size() == 0) return false;  // NumPy gives empty arrays zero strides, e.g. (2,0) -> (0,4)
   for (int i = 0; i < v.ndim; ++i)
     if (v.shape[i] > 1 && v.strides[i] == 0) return true;
   return false;

@@ -47,6 +47,10 @@ void finalize(Operand& op, DType dt);
 // made first when a stride is not a multiple of the item size or the data is misaligned).
 View view_of(py::array& arr);
 
+// False for byte-swapped data (e.g. dtype '>f4' on a little-endian machine): such arrays are read
+// through a native copy and written through a temporary, never handed to a kernel directly.
+bool native_byte_order(const py::array& arr);
+
 py::array new_array(DType dt, const int64_t* shape, int ndim);
 inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
   return new_array(dt, shape.data(), int(shape.size()));

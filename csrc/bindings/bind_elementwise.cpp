@@ -16,6 +16,7 @@ namespace pk::py_bind {
 namespace {
 
 bool view_usable(const py::array& arr) {
+  if (!native_byte_order(arr)) return false;
   const int64_t esz = arr.itemsize();
   if (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) return false;
   for (py::ssize_t i = 0; i < arr.ndim(); ++i)
