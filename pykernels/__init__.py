@@ -9,6 +9,14 @@ dtype promotion (float32/float64) and ``out=`` rules, parallel with OpenMP.
 >>> pk.relu(pk.add(x, np.float32(1.0)))
 array([[0., 3.],
        [4., 0.]], dtype=float32)
+
+Matrix products (``dot``, ``matmul`` with NumPy's rules for every rank, their ``*_backward``
+passes) run on pykernels' own packed GEMM; ``dense`` fuses ``relu(x @ W + b)`` into one GEMM:
+
+>>> W = np.eye(2, dtype=np.float32)
+>>> pk.dense(x, W, np.float32([0.5, 0.5]), activation="relu")
+array([[0. , 2.5],
+       [3.5, 0. ]], dtype=float32)
 """
 
 from __future__ import annotations
@@ -16,7 +24,13 @@ from __future__ import annotations
 from ._core import (
     add,
     add_backward,
+    dense,
+    dense_backward,
+    dot,
+    dot_backward,
     get_num_threads,
+    matmul,
+    matmul_backward,
     maximum,
     multiply,
     openmp_enabled,
@@ -35,7 +49,13 @@ __all__ = [
     "__version__",
     "add",
     "add_backward",
+    "dense",
+    "dense_backward",
+    "dot",
+    "dot_backward",
     "get_num_threads",
+    "matmul",
+    "matmul_backward",
     "maximum",
     "multiply",
     "openmp_enabled",

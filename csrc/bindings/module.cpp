@@ -9,6 +9,7 @@ namespace pk::py_bind {
 void bind_runtime(py::module_& m);
 void bind_elementwise(py::module_& m);
 void bind_cuda(py::module_& m);
+void bind_linalg(py::module_& m);
 }  // namespace pk::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -25,5 +26,6 @@ PYBIND11_MODULE(_core, m) {
   pk::py_bind::bind_runtime(m);
   pk::py_bind::bind_elementwise(m);
   pk::py_bind::bind_cuda(m);
+  pk::py_bind::bind_linalg(m);
   m.attr("__version__") = PK_VERSION_INFO;
 }

@@ -14,9 +14,16 @@ namespace {
 KernelTable make_table(Isa isa) {
   KernelTable t;
   isa_generic::fill(t);
+  isa_generic::fill_gemm(t);
 #ifdef PK_HAVE_X86_DISPATCH
-  if (isa == Isa::avx2) isa_avx2::fill(t);
-  if (isa == Isa::avx512) isa_avx512::fill(t);
+  if (isa == Isa::avx2) {
+    isa_avx2::fill(t);
+    isa_avx2::fill_gemm(t);
+  }
+  if (isa == Isa::avx512) {
+    isa_avx512::fill(t);
+    isa_avx512::fill_gemm(t);
+  }
 #endif
   t.isa = isa;
   return t;

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "pykernels/gemm.hpp"
+
 namespace pk {
 
 enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
@@ -43,6 +45,8 @@ struct KernelTable {
   SumLoop sum[2] = {};
   AccumulateLoop accumulate[2] = {};
   AccumulateRowsLoop accumulate_rows[2] = {};
+  GemmKernels gemm[2];                         // [dtype]: micro-kernel, packing, gemv (gemm_<isa>.cpp)
+  double (*fma_loop_f32)(int64_t iters) = nullptr;  // peak-FMA probe: returns flops done
 };
 
 Isa detected_isa();               // best ISA the CPU (and OS) supports
@@ -51,8 +55,8 @@ void set_isa(Isa isa);            // throws ValueError above detected_isa()
 const KernelTable& kernels();     // table for active_isa()
 bool isa_compiled(Isa isa);       // false for avx2/avx512 on non-x86 builds
 
-namespace isa_generic { void fill(KernelTable& t); }
-namespace isa_avx2 { void fill(KernelTable& t); }
-namespace isa_avx512 { void fill(KernelTable& t); }
+namespace isa_generic { void fill(KernelTable& t); void fill_gemm(KernelTable& t); }
+namespace isa_avx2 { void fill(KernelTable& t); void fill_gemm(KernelTable& t); }
+namespace isa_avx512 { void fill(KernelTable& t); void fill_gemm(KernelTable& t); }
 
 }  // namespace pk

@@ -1,0 +1,638 @@
+// GEMM framework (BLIS/GotoBLAS loop structure) around the per-ISA micro-kernels and packing
+// routines of gemm_<isa>.cpp, the matrix-vector path, the batched driver for N-d dot/matmul, and
+// the naive reference.
+//
+// Loops:  for jc (NC columns of C):          pack B panel K x NC  (threads split its NR micro-panels)
+//           parallel over threads (each owns a range of C's rows OR of C's columns, never of K):
+//             for pc (KC):  for ic (MC rows): pack A block MC x KC  (thread-local workspace)
+//                                             for jr (NR): for ir (MR): micro-kernel (+ epilogue on
+//                                             the last pc: bias, relu)
+// When threads split the columns, each packs its own B micro-panels inside the one parallel region.
+// Shape-driven special cases (gemm_t): M == 1 or N == 1 -> matrix-vector kernel; M <= MR (or
+// N <= MR with a column-contiguous A, run as C^T = B^T A^T) -> B read in place, unpacked (each B
+// element is used once); N <= 2 vectors -> the narrow kernel (only B packed, A read in place).
+// Every element of C is produced by one thread, with the same blocking and k order for every
+// thread count, so results are bit-identical whatever the thread count. The path, orientation and
+// blocking depend only on the shapes and strides, never on the thread count.
+#include "pykernels/gemm.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <vector>
+
+#include "pykernels/dispatch.hpp"
+#include "pykernels/parallel.hpp"
+
+namespace pk {
+namespace {
+
+// Thread-count thresholds (measured on the 2-core Zen5 VM, see bench/bench_dot.py): a parallel
+// region costs a few microseconds, so a product runs on one thread below kMinFlopsPerThread flops
+// per thread, and a matrix-vector product below kGemvMinBytesPerThread bytes of A per thread.
+constexpr double kMinFlopsPerThread = 3.0e6;
+constexpr int64_t kGemvMinBytesPerThread = int64_t(256) << 10;
+// The packed B panel (K x NC) is kept within an L3-sized budget.
+constexpr int64_t kPackedBBudget = int64_t(8) << 20;
+
+// 64-byte aligned scratch, grown on demand and kept per thread: no allocation per call once warm.
+struct Workspace {
+  void* p = nullptr;
+  size_t cap = 0;
+  Workspace() = default;
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  ~Workspace() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      p = nullptr;
+      cap = 0;
+      const size_t want = ((bytes + bytes / 4) + 63) / 64 * 64;
+      p = std::aligned_alloc(64, want);
+      if (!p) throw std::bad_alloc();
+      cap = want;
+    }
+    return p;
+  }
+};
+thread_local Workspace tl_apack;  // per thread: the packed A block
+thread_local Workspace tl_bpack;  // calling thread: the packed B panel shared by the team
+thread_local Workspace tl_bown;   // per thread: its own B micro-panels when threads split C's columns
+thread_local Workspace tl_vec;    // calling thread: bias copy / x copy
+thread_local Workspace tl_y;      // calling thread: matrix-vector result
+
+template <class T>
+struct Problem {
+  int64_t M, N, K;
+  T* C;
+  int64_t rsc, csc;
+  const T* A;
+  int64_t rsa, csa;
+  const T* B;
+  int64_t rsb, csb;
+  const T* amask = nullptr;
+  int64_t amrs = 0, amcs = 0;
+  const T* bmask = nullptr;
+  int64_t bmrs = 0, bmcs = 0;
+  bool accumulate = false, relu = false;
+  int bias_kind = kBiasNone;  // before padding: bias along N (col) or M (row)
+  const T* bias = nullptr;
+  int64_t bias_stride = 1;
+  double* a_rowsum = nullptr;  // sum over k of the (masked) rows of A
+  double* b_colsum = nullptr;  // sum over k of the (masked) columns of B
+};
+
+// C = A B  <=>  C^T = B^T A^T: the same problem with the roles of rows and columns exchanged.
+template <class T>
+Problem<T> transposed(const Problem<T>& p) {
+  Problem<T> q = p;
+  q.M = p.N;
+  q.N = p.M;
+  q.rsc = p.csc;
+  q.csc = p.rsc;
+  q.A = p.B;
+  q.rsa = p.csb;
+  q.csa = p.rsb;
+  q.B = p.A;
+  q.rsb = p.csa;
+  q.csb = p.rsa;
+  q.amask = p.bmask;
+  q.amrs = p.bmcs;
+  q.amcs = p.bmrs;
+  q.bmask = p.amask;
+  q.bmrs = p.amcs;
+  q.bmcs = p.amrs;
+  q.bias_kind = p.bias_kind == kBiasCol ? kBiasRow : p.bias_kind == kBiasRow ? kBiasCol : kBiasNone;
+  q.a_rowsum = p.b_colsum;
+  q.b_colsum = p.a_rowsum;
+  return q;
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Fraction of a tile grid's work that is useful.
+inline double tile_eff(int64_t n, int64_t t) { return double(n) / double(ceil_div(n, t) * t); }
+
+template <class T>
+inline T relu_scalar(T v) {
+  return (v > T(0) || v != v) ? v : T(0);
+}
+
+template <class T>
+inline T bias_at(const Problem<T>& p, int64_t i, int64_t j) {
+  if (p.bias_kind == kBiasCol) return p.bias[j * p.bias_stride];
+  if (p.bias_kind == kBiasRow) return p.bias[i * p.bias_stride];
+  return T(0);
+}
+
+// M, N or K is 0: sums over an empty or a full K directly, C from the epilogue of an empty sum.
+template <class T>
+void degenerate(const Problem<T>& p) {
+  if (p.b_colsum)
+    for (int64_t j = 0; j < p.N; ++j) {
+      double s = 0.0;
+      for (int64_t k = 0; k < p.K; ++k) {
+        const T v = p.B[k * p.rsb + j * p.csb];
+        if (!p.bmask || p.bmask[k * p.bmrs + j * p.bmcs] > T(0)) s += double(v);
+      }
+      p.b_colsum[j] += s;
+    }
+  if (p.a_rowsum)
+    for (int64_t i = 0; i < p.M; ++i) {
+      double s = 0.0;
+      for (int64_t k = 0; k < p.K; ++k) {
+        const T v = p.A[i * p.rsa + k * p.csa];
+        if (!p.amask || p.amask[i * p.amrs + k * p.amcs] > T(0)) s += double(v);
+      }
+      p.a_rowsum[i] += s;
+    }
+  if (p.K != 0) return;
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.N; ++j) {
+      T* c = p.C + i * p.rsc + j * p.csc;
+      T v = p.accumulate ? *c : T(0);
+      v = v + bias_at(p, i, j);
+      if (p.relu) v = relu_scalar(v);
+      *c = v;
+    }
+}
+
+// y = A x for M == 1 or N == 1 (no masks or sums): the bandwidth-bound kernel, threads split y.
+template <class T>
+void matvec(const Problem<T>& p, const GemmKernels& g, int nt_max) {
+  // Form: C[:,0] = A x (N == 1) or C[0,:] = B^T a (M == 1); prefer the one whose matrix has
+  // contiguous rows or columns.
+  bool use_a = p.N == 1;
+  if (p.M == 1 && p.N == 1) use_a = (p.csa == 1 || p.rsb != 1);
+  const int64_t m = use_a ? p.M : p.N;
+  const int64_t K = p.K;
+  const T* mat = use_a ? p.A : p.B;
+  const int64_t rs = use_a ? p.rsa : p.csb, cs = use_a ? p.csa : p.rsb;
+  const T* x = use_a ? p.B : p.A;
+  const int64_t incx = use_a ? p.rsb : p.csa;
+  T* y = p.C;
+  const int64_t incy = use_a ? p.rsc : p.csc;
+
+  const T* xc = x;
+  if (incx != 1) {
+    T* buf = static_cast<T*>(tl_vec.get(size_t(K) * sizeof(T)));
+    for (int64_t k = 0; k < K; ++k) buf[k] = x[k * incx];
+    xc = buf;
+  }
+  T* ytmp = static_cast<T*>(tl_y.get(size_t(m) * sizeof(T) + 64));
+  const int64_t bytes = m * K * int64_t(sizeof(T));
+  int nt = int(std::min<int64_t>(nt_max, std::max<int64_t>(1, bytes / kGemvMinBytesPerThread)));
+  auto body = [&](int64_t i0, int64_t i1) {
+    g.gemv(ytmp + i0, mat + i0 * rs, rs, cs, xc, i1 - i0, K);
+    for (int64_t i = i0; i < i1; ++i) {
+      T* yi = y + i * incy;
+      T v = ytmp[i];
+      if (p.accumulate) v = *yi + v;
+      if (p.bias_kind != kBiasNone) v = v + (use_a ? bias_at(p, i, 0) : bias_at(p, 0, i));
+      if (p.relu) v = relu_scalar(v);
+      *yi = v;
+    }
+  };
+  if (nt <= 1 || m < 32) {
+    body(0, m);
+  } else {
+    // 16 rows per unit: threads never share a cache line of the temporary y.
+    parallel_for(m, std::max<int64_t>(16, m / nt), 16, [&](int64_t b, int64_t e) { body(b, e); });
+  }
+}
+
+template <class T>
+void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
+  const int64_t M = p.M, N = p.N, K = p.K;
+  const int64_t MR = g.mr, NR = g.nr, KC = g.kc, MC = g.mc;
+  const int64_t esz = int64_t(sizeof(T));
+
+  // Bias as a contiguous, tile-padded copy (the micro-kernel loads whole vectors of it).
+  const T* bias = nullptr;
+  if (p.bias_kind != kBiasNone) {
+    const int64_t len = p.bias_kind == kBiasCol ? ceil_div(N, NR) * NR : ceil_div(M, MR) * MR;
+    const int64_t valid = p.bias_kind == kBiasCol ? N : M;
+    T* buf = static_cast<T*>(tl_vec.get(size_t(len) * sizeof(T)));
+    for (int64_t i = 0; i < len; ++i) buf[i] = i < valid ? p.bias[i * p.bias_stride] : T(0);
+    bias = buf;
+  }
+
+  const int64_t rt = ceil_div(M, MR), ct = ceil_div(N, NR);
+  // Split C's rows (B panel packed once, shared by the threads: two parallel regions per NC panel)
+  // or its columns (each thread packs its own B micro-panels and all of A: one parallel region).
+  // Cost in micro-tile units; packing an MR-row panel of A (register transposes) costs about a
+  // quarter of a tile.
+  // B read in place (not packed) when its rows are contiguous and every B element is used by a
+  // single row tile (M <= MR): packing would cost as much as the product. A partial last
+  // micro-panel is still packed (the kernel loads whole NR-wide rows). Threads then split columns.
+  const bool direct_b = M <= MR && p.csb == 1 && !p.bmask && !p.b_colsum;
+  bool split_rows = true;
+  if (direct_b) {
+    split_rows = false;
+    nt = int(std::min<int64_t>(nt, ct));
+  } else if (nt > 1) {
+    const int64_t cost_rows = ceil_div(rt, nt) * ct;
+    const int64_t cost_cols = rt * ceil_div(ct, nt) + ceil_div(rt, 4);
+    split_rows = cost_rows <= cost_cols;
+    nt = int(std::min<int64_t>(nt, split_rows ? rt : ct));
+  }
+
+  int64_t nc_cap = std::max<int64_t>(1, kPackedBBudget / std::max<int64_t>(1, K * esz * NR)) * NR;
+  const int64_t NC = std::min(ceil_div(N, NR) * NR, nc_cap);
+
+
+  T* bpack = nullptr;
+  if ((nt <= 1 || split_rows) && !direct_b)
+    bpack = static_cast<T*>(tl_bpack.get(size_t(NC) * size_t(K) * sizeof(T)));
+
+  // Packs micro-panels [q0, q1) of the B panel starting at column jc (width nc), laid out as
+  // [pc block][micro-panel][k][NR].
+  // dst holds micro-panels [qb, qb + ncp/NR) of this B panel.
+  auto pack_b = [&](T* dst, int64_t ncp, int64_t qb, int64_t jc, int64_t nc, int64_t q0, int64_t q1) {
+    if (q0 >= q1) return;
+    const int64_t j = jc + q0 * NR;
+    const int64_t nn = std::min(q1 * NR, nc) - q0 * NR;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      g.pack_b(dst + pc * ncp + (q0 - qb) * kc * NR, p.B + pc * p.rsb + j * p.csb, p.rsb, p.csb, kc, nn,
+               p.bmask ? p.bmask + pc * p.bmrs + j * p.bmcs : nullptr, p.bmrs, p.bmcs,
+               p.b_colsum ? p.b_colsum + j : nullptr);
+    }
+  };
+
+  // Thread t's share of the panel at jc: rows [r0, r1) x micro-panels [q0, q1).
+  auto compute = [&](int64_t jc, int64_t nc, int64_t t, bool pack_own) {
+    const int64_t np = ceil_div(nc, NR);
+    int64_t r0 = 0, r1 = M, q0 = 0, q1 = np;
+    if (split_rows) {
+      r0 = std::min(M, (rt * t / nt) * MR);
+      r1 = std::min(M, (rt * (t + 1) / nt) * MR);
+    } else {
+      q0 = np * t / nt;
+      q1 = np * (t + 1) / nt;
+    }
+    // The shared panel (packed before), or this thread's own micro-panels [q0, q1).
+    const T* bsrc = bpack;
+    int64_t ncp = np * NR, qb = 0;
+    if (direct_b) {
+      pack_own = false;
+    } else if (pack_own) {
+      ncp = (q1 - q0) * NR;
+      qb = q0;
+      T* own = static_cast<T*>(tl_bown.get(size_t(std::max<int64_t>(ncp, NR)) * size_t(K) * sizeof(T)));
+      pack_b(own, ncp, qb, jc, nc, q0, q1);
+      bsrc = own;
+    }
+    const bool own_rowsum = p.a_rowsum && jc == 0 && (split_rows || t == 0);
+    if (q0 == q1 && !own_rowsum) return;
+    T* apack = static_cast<T*>(tl_apack.get(size_t(MC) * size_t(KC) * sizeof(T)));
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      const bool last = pc + kc == K;
+      const int load_c = (pc > 0 || p.accumulate) ? 1 : 0;
+      for (int64_t ic = r0; ic < r1; ic += MC) {
+        const int64_t mc = std::min(MC, r1 - ic);
+        g.pack_a(apack, p.A + ic * p.rsa + pc * p.csa, p.rsa, p.csa, mc, kc,
+                 p.amask ? p.amask + ic * p.amrs + pc * p.amcs : nullptr, p.amrs, p.amcs,
+                 own_rowsum ? p.a_rowsum + ic : nullptr);
+        for (int64_t q = q0; q < q1; ++q) {
+          const int64_t j = jc + q * NR;
+          const int nn = int(std::min(NR, jc + nc - j));
+          const T* bp = bsrc + pc * ncp + (q - qb) * kc * NR;
+          int64_t ldb = NR;
+          if (direct_b) {
+            if (nn == NR) {
+              bp = p.B + pc * p.rsb + j;
+              ldb = p.rsb;
+            } else {
+              T* edge = static_cast<T*>(tl_bown.get(size_t(KC) * size_t(NR) * sizeof(T)));
+              g.pack_b(edge, p.B + pc * p.rsb + j, p.rsb, 1, kc, nn, nullptr, 0, 0, nullptr);
+              bp = edge;
+            }
+          }
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int mm = int(std::min(MR, mc - ir));
+            const int64_t i = ic + ir;
+            const T* bptr = p.bias_kind == kBiasCol ? bias + j : p.bias_kind == kBiasRow ? bias + i : nullptr;
+            g.ukr(kc, apack + ir * kc, bp, ldb, p.C + i * p.rsc + j * p.csc, p.rsc, p.csc, mm, nn, load_c,
+                  last ? p.bias_kind : kBiasNone, bptr, (last && p.relu) ? 1 : 0);
+          }
+        }
+      }
+    }
+  };
+
+  if (nt <= 1) {
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = std::min(NC, N - jc);
+      if (!direct_b) pack_b(bpack, ceil_div(nc, NR) * NR, 0, jc, nc, 0, ceil_div(nc, NR));
+      compute(jc, nc, 0, false);
+    }
+  } else if (split_rows) {
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = std::min(NC, N - jc);
+      const int64_t np = ceil_div(nc, NR);
+      parallel_for(np, 1, 1, [&](int64_t b, int64_t e) { pack_b(bpack, np * NR, 0, jc, nc, b, e); });
+      parallel_for(nt, 1, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) compute(jc, nc, t, false);
+      });
+    }
+  } else {
+    parallel_for(nt, 1, 1, [&](int64_t b, int64_t e) {
+      for (int64_t jc = 0; jc < N; jc += NC) {
+        const int64_t nc = std::min(NC, N - jc);
+        for (int64_t t = b; t < e; ++t) compute(jc, nc, t, true);
+      }
+    });
+  }
+}
+
+// N <= 2 vectors: only B is packed (it is small); A is read in place (see small_n). Threads split
+// C's rows.
+template <class T>
+void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
+  const int64_t M = p.M, N = p.N, K = p.K;
+  const int64_t nrs = N <= g.lanes ? g.lanes : 2 * g.lanes;
+  T* bp = static_cast<T*>(tl_bpack.get(size_t(K) * size_t(nrs) * sizeof(T) + 64));
+  // Rows of (at most 32) padded values: fixed-length loops (no memcpy/memset call per row).
+  auto pack_rows = [&](auto nrs_const) {
+    constexpr int64_t NRS = decltype(nrs_const)::value;
+    for (int64_t k = 0; k < K; ++k) {
+      const T* row = p.B + k * p.rsb;
+      T* d = bp + k * NRS;
+      if (!p.bmask) {
+        for (int64_t j = 0; j < NRS; ++j) d[j] = j < N ? row[j * p.csb] : T(0);
+      } else {
+        const T* mrow = p.bmask + k * p.bmrs;
+        for (int64_t j = 0; j < NRS; ++j) d[j] = (j < N && mrow[j * p.bmcs] > T(0)) ? row[j * p.csb] : T(0);
+      }
+    }
+  };
+  switch (nrs) {
+    case 1: pack_rows(std::integral_constant<int64_t, 1>()); break;
+    case 2: pack_rows(std::integral_constant<int64_t, 2>()); break;
+    case 4: pack_rows(std::integral_constant<int64_t, 4>()); break;
+    case 8: pack_rows(std::integral_constant<int64_t, 8>()); break;
+    case 16: pack_rows(std::integral_constant<int64_t, 16>()); break;
+    default: pack_rows(std::integral_constant<int64_t, 32>()); break;
+  }
+  if (p.b_colsum)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0.0;
+      for (int64_t k = 0; k < K; ++k) s += double(bp[k * nrs + j]);
+      p.b_colsum[j] += s;
+    }
+  T* bias = nullptr;
+  if (p.bias_kind == kBiasCol) {
+    bias = static_cast<T*>(tl_vec.get(size_t(nrs) * sizeof(T)));
+    for (int64_t j = 0; j < nrs; ++j) bias[j] = j < N ? p.bias[j * p.bias_stride] : T(0);
+  }
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+  auto body = [&](int64_t i0, int64_t i1) {
+    g.small_n(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, p.csa, bp, p.C + i0 * p.rsc, p.rsc, p.csc,
+              p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
+  };
+  if (nt <= 1 || M < 48)
+    body(0, M);
+  else
+    parallel_for(M, std::max<int64_t>(24, M / nt), 24, [&](int64_t b, int64_t e) { body(b, e); });
+}
+
+template <class T>
+void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, const T* A, int64_t rsa, int64_t csa,
+            const T* B, int64_t rsb, int64_t csb, const GemmOptions& opt) {
+  if (opt.accumulate && (opt.bias || opt.relu))
+    throw ValueError("gemm: accumulate cannot be combined with bias or relu");
+  const GemmKernels& g = kernels().gemm[sizeof(T) == 4 ? 0 : 1];
+  Problem<T> p{M, N, K, C, rsc, csc, A, rsa, csa, B, rsb, csb};
+  p.amask = static_cast<const T*>(opt.a_mask);
+  p.amrs = opt.a_mask_rs;
+  p.amcs = opt.a_mask_cs;
+  p.bmask = static_cast<const T*>(opt.b_mask);
+  p.bmrs = opt.b_mask_rs;
+  p.bmcs = opt.b_mask_cs;
+  p.accumulate = opt.accumulate;
+  p.relu = opt.relu;
+  if (opt.bias) {
+    p.bias_kind = kBiasCol;
+    p.bias = static_cast<const T*>(opt.bias);
+    p.bias_stride = opt.bias_stride;
+  }
+  std::vector<double> colsum;
+  if (opt.b_colsum) {
+    colsum.assign(size_t(N), 0.0);
+    p.b_colsum = colsum.data();
+  }
+
+  int nt_max = num_threads();
+  if (opt.threads > 0) nt_max = std::min(nt_max, opt.threads);
+
+  if (M == 0 || N == 0 || K == 0) {
+    degenerate(p);
+  } else if ((M == 1 || N == 1) && !p.amask && !p.bmask && !p.b_colsum) {
+    matvec(p, g, nt_max);
+  } else {
+    // Orientation: put the longer side along the vector (NR) direction when the register tile
+    // would otherwise be mostly padding (e.g. N = 10 with NR = 32), or when C is column-major.
+    const double e0 = tile_eff(M, g.mr) * tile_eff(N, g.nr), e1 = tile_eff(N, g.mr) * tile_eff(M, g.nr);
+    bool swap = e1 > 1.15 * e0;
+    if (!swap && e1 >= e0 && p.csc != 1 && p.rsc == 1) swap = true;
+    const Problem<T> q = swap ? transposed(p) : p;
+    const int64_t narrow_max = 2 * int64_t(g.lanes);
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+    if (p.M <= g.mr && p.csb == 1 && !p.bmask && !p.b_colsum) {
+      blocked(p, g, nt);  // one row tile: B read in place (direct_b)
+    } else if (p.N <= g.mr && p.rsa == 1 && !p.amask && !p.a_rowsum) {
+      blocked(transposed(p), g, nt);  // C^T = B^T A^T: one row tile, A^T read in place
+    } else if (p.N <= narrow_max && !p.amask && !p.a_rowsum && p.bias_kind != kBiasRow) {
+      narrow(p, g, nt_max);
+    } else if (p.M <= narrow_max && p.M < p.N && !p.bmask && !p.b_colsum && p.bias_kind == kBiasNone) {
+      narrow(transposed(p), g, nt_max);
+    } else {
+      blocked(q, g, nt);
+    }
+  }
+
+  if (opt.b_colsum) {
+    T* out = static_cast<T*>(opt.b_colsum);
+    for (int64_t j = 0; j < N; ++j) out[j * opt.b_colsum_stride] = T(colsum[size_t(j)]);
+  }
+}
+
+template <class T>
+void naive_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, const T* A, int64_t rsa, int64_t csa,
+             const T* B, int64_t rsb, int64_t csb) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T s = T(0);
+      for (int64_t k = 0; k < K; ++k) s = s + A[i * rsa + k * csa] * B[k * rsb + j * csb];
+      C[i * rsc + j * csc] = s;
+    }
+}
+
+}  // namespace
+
+void gemm(DType dt, int64_t M, int64_t N, int64_t K, void* C, int64_t rsc, int64_t csc, const void* A, int64_t rsa,
+          int64_t csa, const void* B, int64_t rsb, int64_t csb, const GemmOptions& opt) {
+  if (dt == DType::f32)
+    gemm_t<float>(M, N, K, static_cast<float*>(C), rsc, csc, static_cast<const float*>(A), rsa, csa,
+                  static_cast<const float*>(B), rsb, csb, opt);
+  else
+    gemm_t<double>(M, N, K, static_cast<double*>(C), rsc, csc, static_cast<const double*>(A), rsa, csa,
+                   static_cast<const double*>(B), rsb, csb, opt);
+}
+
+void gemm_naive(DType dt, int64_t M, int64_t N, int64_t K, void* C, int64_t rsc, int64_t csc, const void* A,
+                int64_t rsa, int64_t csa, const void* B, int64_t rsb, int64_t csb) {
+  if (dt == DType::f32)
+    naive_t<float>(M, N, K, static_cast<float*>(C), rsc, csc, static_cast<const float*>(A), rsa, csa,
+                   static_cast<const float*>(B), rsb, csb);
+  else
+    naive_t<double>(M, N, K, static_cast<double*>(C), rsc, csc, static_cast<const double*>(A), rsa, csa,
+                    static_cast<const double*>(B), rsb, csb);
+}
+
+void gemm_batched(DType dt, int nb, const int64_t* bshape, int64_t M, int64_t N, int64_t K, const BatchedOperand& C,
+                  const BatchedOperand& A, const BatchedOperand& B) {
+  const int64_t esz = dtype_size(dt);
+  // Working copies: batch dims (size, strides of C, A, B), dropping size-1 dims.
+  struct Dim {
+    int64_t n, c, a, b;
+  };
+  std::vector<Dim> dims;
+  bool empty_batch = false;
+  for (int d = 0; d < nb; ++d) {
+    if (bshape[d] == 1) continue;
+    if (bshape[d] == 0) empty_batch = true;
+    dims.push_back({bshape[d], C.bstrides[d], A.bstrides[d], B.bstrides[d]});
+  }
+  int64_t rsc = C.rs, csc = C.cs, rsa = A.rs, csa = A.cs, rsb = B.rs, csb = B.cs;
+  char* c0 = static_cast<char*>(C.data);
+  const char* a0 = static_cast<const char*>(A.data);
+  const char* b0 = static_cast<const char*>(B.data);
+
+  if (empty_batch) {
+    // No products: the C blocks that exist (C dims of size 0 have none) are empty sums = 0.
+    for (const Dim& d : dims)
+      if (d.n == 0 && d.c != 0) return;
+    std::vector<Dim> cd;
+    for (const Dim& d : dims)
+      if (d.c != 0) cd.push_back(d);
+    std::vector<int64_t> idx(cd.size(), 0);
+    while (true) {
+      int64_t off = 0;
+      for (size_t d = 0; d < cd.size(); ++d) off += idx[d] * cd[d].c;
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) std::memset(c0 + (off + i * rsc + j * csc) * esz, 0, size_t(esz));
+      size_t d = cd.size();
+      while (d > 0) {
+        --d;
+        if (++idx[d] < cd[d].n) break;
+        idx[d] = 0;
+        if (d == 0) return;
+      }
+      if (cd.empty()) return;
+    }
+  }
+
+  // Fold batch dims into M, N or K where the strides line up (repeat until nothing changes).
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    for (size_t d = 0; d < dims.size() && !changed; ++d) {
+      const Dim x = dims[d];
+      if (x.b == 0 && x.c != 0 && (M == 1 || (x.a == M * rsa && x.c == M * rsc))) {
+        if (M == 1) {
+          rsa = x.a;
+          rsc = x.c;
+        }
+        M *= x.n;
+        changed = true;
+      } else if (x.a == 0 && x.c != 0 && (N == 1 || (x.b == N * csb && x.c == N * csc))) {
+        if (N == 1) {
+          csb = x.b;
+          csc = x.c;
+        }
+        N *= x.n;
+        changed = true;
+      } else if (x.c == 0 && (K == 1 || (x.a == K * csa && x.b == K * rsb))) {
+        if (K == 1) {
+          csa = x.a;
+          rsb = x.b;
+        }
+        K *= x.n;
+        changed = true;
+      }
+      if (changed) dims.erase(dims.begin() + long(d));
+    }
+  }
+
+  // Output dims outer, reduction dims (C stride 0) inner: the first product of a C block overwrites
+  // it, the next ones accumulate, in a fixed order.
+  std::stable_partition(dims.begin(), dims.end(), [](const Dim& d) { return d.c != 0; });
+  size_t nout = 0;
+  while (nout < dims.size() && dims[nout].c != 0) ++nout;
+  std::vector<int64_t> idx(dims.size(), 0);
+  while (true) {
+    int64_t oc = 0, oa = 0, ob = 0;
+    bool first = true;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      oc += idx[d] * dims[d].c;
+      oa += idx[d] * dims[d].a;
+      ob += idx[d] * dims[d].b;
+      if (d >= nout && idx[d] != 0) first = false;
+    }
+    GemmOptions opt;
+    opt.accumulate = !first;
+    gemm(dt, M, N, K, c0 + oc * esz, rsc, csc, a0 + oa * esz, rsa, csa, b0 + ob * esz, rsb, csb, opt);
+    size_t d = dims.size();
+    bool done = true;
+    while (d > 0) {
+      --d;
+      if (++idx[d] < dims[d].n) {
+        done = false;
+        break;
+      }
+      idx[d] = 0;
+    }
+    if (done) break;
+  }
+}
+
+double fma_peak_gflops(double seconds, int threads) {
+  const KernelTable& t = kernels();
+  if (!t.fma_loop_f32) return 0.0;
+  // Calibrate the iteration count on one thread, then time all threads together.
+  int64_t iters = 1 << 16;
+  double el = 0.0;
+  while (true) {
+    const auto s = std::chrono::steady_clock::now();
+    t.fma_loop_f32(iters);
+    el = std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count();
+    if (el > 0.02 || iters > (int64_t(1) << 40)) break;
+    iters *= 4;
+  }
+  iters = std::max<int64_t>(1, int64_t(double(iters) * seconds / el));
+  const int nt = std::max(1, std::min(threads, num_threads()));
+  std::vector<double> flops(size_t(nt), 0.0);
+  const auto s = std::chrono::steady_clock::now();
+  auto body = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) flops[size_t(i)] = t.fma_loop_f32(iters);
+  };
+  if (nt > 1)
+    parallel_for(nt, 1, 1, [&](int64_t b, int64_t e) { body(b, e); });
+  else
+    body(0, 1);
+  el = std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count();
+  double total = 0.0;
+  for (double f : flops) total += f;
+  return total / el * 1e-9;
+}
+
+}  // namespace pk

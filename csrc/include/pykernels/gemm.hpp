@@ -1,0 +1,106 @@
+// Matrix products: a BLIS/GotoBLAS-style packed GEMM (with a fused bias + relu epilogue and the relu
+// mask / column sums of the dense backward pass applied while packing), a bandwidth-bound
+// matrix-vector kernel, a batched driver for N-d dot/matmul and their backward passes, and the
+// naive reference. Pure C++ (no Python); the bindings live in csrc/bindings/bind_linalg.cpp.
+//
+// Conventions: A is (M,K), B is (K,N), C is (M,N); every operand is addressed through signed element
+// strides (rs = row stride, cs = column stride), so transposes and negative strides cost nothing:
+// the packing step reads through the strides. C is overwritten (beta = 0: never read) unless
+// `accumulate` is set. Results are bit-identical for every thread count: threads split the OUTPUT
+// (rows or columns of C), never K.
+#pragma once
+
+#include <cstdint>
+
+#include "pykernels/common.hpp"
+
+namespace pk {
+
+// ---- per-ISA building blocks (gemm_generic.cpp / gemm_avx2.cpp / gemm_avx512.cpp) ---------------
+enum GemmBias : int { kBiasNone = 0, kBiasCol = 1, kBiasRow = 2 };
+
+// Micro-kernel: C[0:m, 0:n] (op)= Apanel(MR x k) * Bpanel(k x NR), m <= MR, n <= NR.
+// a: packed MR-tall micro-panel (k steps of MR values), b: NR-wide micro-panel (k rows, ldb apart).
+// load_c = 0: C is overwritten and never read; 1: C += result. Then (only meant for the last K block)
+// bias (kBiasCol: bias[j], j < NR; kBiasRow: bias[i], i < MR; contiguous, padded) and relu
+// (np.maximum(v, 0): NaN propagates, -0.0 -> +0.0). Only the m x n valid part of C is touched.
+// ldb: distance between consecutive k rows of b in elements (NR for a packed micro-panel; a row
+// stride of B itself when B is read in place, then all NR columns must exist).
+using GemmUkr = void (*)(int64_t k, const void* a, const void* b, int64_t ldb, void* c, int64_t rsc, int64_t csc,
+                         int m, int n, int load_c, int bias_kind, const void* bias, int relu);
+// Packs rows [0,m) x cols [0,k) of A (strides rs, cs) into ceil(m/MR) micro-panels of k*MR values,
+// zero-padding the last one. mask (same shape, strides mrs/mcs, or null): A(i,p) is kept where
+// mask(i,p) > 0, else 0 (the relu backward mask). rowsum (or null): rowsum[i] += sum_p of the packed
+// row, in double, p ascending.
+using GemmPackA = void (*)(void* dst, const void* a, int64_t rs, int64_t cs, int64_t m, int64_t k, const void* mask,
+                           int64_t mrs, int64_t mcs, double* rowsum);
+// Packs rows [0,k) x cols [0,n) of B into ceil(n/NR) micro-panels of k*NR values (each panel at
+// dst + panel*k*NR); mask/colsum as above, over columns.
+using GemmPackB = void (*)(void* dst, const void* b, int64_t rs, int64_t cs, int64_t k, int64_t n, const void* mask,
+                           int64_t mrs, int64_t mcs, double* colsum);
+// y[i] = sum_p A(i,p) * x[p] for i < m; y and x contiguous. Fast paths for cs == 1 (row dot
+// products) and rs == 1 (column axpys); the order of every sum depends only on the shapes.
+using GemvKernel = void (*)(void* y, const void* a, int64_t rs, int64_t cs, const void* x, int64_t m, int64_t k);
+
+// Narrow product C(m,n) (op)= A(m,k) * Bp, n <= 2*lanes, Bp packed k x (n <= lanes ? lanes : 2*lanes)
+// zero-padded; A read in place through (rsa, csa). Epilogue as for GemmUkr (bias: padded, per column).
+using GemmSmallN = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa, const void* bp,
+                            void* c, int64_t rsc, int64_t csc, int load_c, const void* bias, int relu);
+
+struct GemmKernels {
+  int mr = 0, nr = 0;     // register tile
+  int64_t kc = 0, mc = 0;  // cache blocks (see the ISA file for why)
+  GemmUkr ukr = nullptr;
+  GemmPackA pack_a = nullptr;
+  GemmPackB pack_b = nullptr;
+  GemvKernel gemv = nullptr;
+  GemmSmallN small_n = nullptr;
+  int lanes = 1;  // vector width in elements
+};
+
+// ---- 2-d products --------------------------------------------------------------------------------
+struct GemmOptions {
+  bool accumulate = false;  // C += A*B (beta = 1); no bias/relu allowed with it
+  const void* bias = nullptr;  // length N, stride bias_stride: C(i,j) += bias[j] (after the full sum)
+  int64_t bias_stride = 1;
+  bool relu = false;           // C = np.maximum(C, 0) after the bias
+  // relu-backward masks applied while packing: A(i,k) -> A(i,k) if amask(i,k) > 0 else 0 (same for B).
+  const void* a_mask = nullptr;
+  int64_t a_mask_rs = 0, a_mask_cs = 0;
+  const void* b_mask = nullptr;
+  int64_t b_mask_rs = 0, b_mask_cs = 0;
+  // Output (or null): b_colsum[j*b_colsum_stride] = sum_k of the (masked) B(k,j), dtype of C,
+  // produced while B is packed (db of the dense backward pass).
+  void* b_colsum = nullptr;
+  int64_t b_colsum_stride = 1;
+  int threads = 0;  // 0: chosen from the problem size (never more than num_threads())
+};
+
+// C(M,N) = A(M,K) * B(K,N) [+ bias] [relu], all of dtype dt. C must not overlap A, B or the masks.
+void gemm(DType dt, int64_t M, int64_t N, int64_t K, void* C, int64_t rsc, int64_t csc, const void* A, int64_t rsa,
+          int64_t csa, const void* B, int64_t rsb, int64_t csb, const GemmOptions& opt = GemmOptions());
+
+// The reference: plain triple loop in the operand dtype (k ascending, no FMA contraction). Kept for
+// tests and as the fallback for problems the blocked path does not take.
+void gemm_naive(DType dt, int64_t M, int64_t N, int64_t K, void* C, int64_t rsc, int64_t csc, const void* A,
+                int64_t rsa, int64_t csa, const void* B, int64_t rsb, int64_t csb);
+
+// ---- batched driver for N-d dot / matmul and their backward passes ----------------------------
+// For every index b of the batch space `bshape` (rank nb): C[b] (+)= A[b] * B[b], where X[b] is the
+// 2-d matrix at X.data + sum_d b[d]*X.bstride[d]. A batch dimension where C's stride is 0 (and the
+// size > 1) is a reduction: those products are summed into the same C block in a fixed order
+// (deterministic). Dimensions are folded into M, N or K when the strides allow (so a contiguous
+// (P,Q,K)x(K,N) is one (P*Q,K)x(K,N) GEMM).
+struct BatchedOperand {
+  void* data = nullptr;
+  int64_t bstrides[kMaxDims] = {};
+  int64_t rs = 0, cs = 0;
+};
+void gemm_batched(DType dt, int nb, const int64_t* bshape, int64_t M, int64_t N, int64_t K, const BatchedOperand& C,
+                  const BatchedOperand& A, const BatchedOperand& B);
+
+// Peak FMA throughput of this core(s): runs independent FMA chains for about `seconds` on
+// `threads` threads with the widest vectors of the active ISA; returns GFLOP/s (2 flops per FMA).
+double fma_peak_gflops(double seconds, int threads);
+
+}  // namespace pk
