@@ -160,6 +160,8 @@ class Sequential:
     def compile(self, optimizer="rmsprop", loss="sparse_categorical_crossentropy",
                 metrics: Sequence[str] | None = None) -> None:
         """Set the optimizer (name or instance), loss (name or instance) and metrics (``["accuracy"]``)."""
+        if not self.built and self.layers and self.input_dim is not None:
+            self.build()  # as Keras: a model whose input size is known gets its weights at compile
         self.optimizer = optimizers_mod.get(optimizer)
         self.optimizer.set_backend(self._k)
         self.loss = losses_mod.get(loss)

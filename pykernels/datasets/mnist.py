@@ -88,6 +88,7 @@ def _write_cache(arrays: dict[str, np.ndarray], path: Path) -> None:
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
         os.close(fd)
         np.savez_compressed(tmp, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is plain public data
         os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
     except OSError as e:  # a read-only home is not fatal: the data is still returned
         print(f"pykernels: could not write the MNIST cache {path}: {e}", file=sys.stderr)
