@@ -70,6 +70,8 @@ def _verify(arrays: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]
         if a is None or a.shape != shape or a.dtype != np.uint8:
             got = None if a is None else (a.shape, str(a.dtype))
             raise ValueError(f"MNIST from {source}: {k} should be uint8 {shape}, got {got}")
+    for k in _SHAPES:
+        a = arrays[k]
         digest = hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
         if digest != SHA256[k]:
             raise ValueError(f"MNIST from {source}: checksum mismatch for {k} (got {digest[:16]}..., "
