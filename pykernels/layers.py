@@ -95,6 +95,12 @@ def _check_2d(x: np.ndarray, features: int, who: str) -> None:
         raise ValueError(f"{who}: expected {features} input features, got {x.shape[1]} (input shape {x.shape})")
 
 
+def _as_dtype(x: np.ndarray, dtype) -> np.ndarray:
+    # Keras casts inputs to the layer's dtype. A no-op for matching float32 input (what Sequential
+    # passes); other input costs one conversion per call, so convert the data once up front.
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
 class Dense(Layer):
     """Keras ``Dense``: ``activation(x @ kernel + bias)``.
 
@@ -159,9 +165,12 @@ class Dense(Layer):
     def forward_linear(self, x: np.ndarray) -> np.ndarray:
         """``x @ kernel + bias`` (+ relu when that is the activation): the fused GEMM pass."""
         if not self.built:
-            self.build(x.shape[1] if getattr(x, "ndim", 0) == 2 else -1, dtype=getattr(x, "dtype", np.float32))
+            if not isinstance(x, np.ndarray) or x.ndim != 2:
+                _check_2d(x, -1, f"Dense({self.units})")  # raises: not an array / not 2-d
+            self.build(x.shape[1], dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float32)
         _check_2d(x, self.input_dim, f"Dense({self.units})")
         W = self.params[0]
+        x = _as_dtype(x, W.dtype)
         self.x = x
         z = self._buf("z", (x.shape[0], self.units), W.dtype)
         self._k.dense(x, W, self.bias, activation=self._linear_act(), out=z)
@@ -228,6 +237,7 @@ class Affine(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         W, b = self.params
         _check_2d(x, W.shape[0], "Affine")
+        x = _as_dtype(x, W.dtype)
         self.x = x
         return self._k.dense(x, W, b, activation=None, out=self._buf("y", (x.shape[0], W.shape[1]), W.dtype))
 
@@ -266,6 +276,7 @@ class MatMul(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         W = self.params[0]
         _check_2d(x, W.shape[0], "MatMul")
+        x = _as_dtype(x, W.dtype)
         self.x = x
         return self._k.dense(x, W, None, activation=None, out=self._buf("y", (x.shape[0], W.shape[1]), W.dtype))
 

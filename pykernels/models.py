@@ -246,9 +246,8 @@ class Sequential:
 
     def _loss_and_grad(self, z: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
         dz = self._buf("dz", z.shape, z.dtype)
-        if fused:
-            loss = self._k.softmax_cross_entropy(z, t)
-            self._k.softmax_cross_entropy_backward(z, t, dlogits=dz)
+        if fused:  # loss and its gradient in one pass over the logits
+            loss = self._k.softmax_cross_entropy(z, t, dlogits=dz)
         else:
             loss = self.loss(t, z)
             self.loss.backward(t, z, out=dz)

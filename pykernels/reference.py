@@ -152,8 +152,9 @@ def _log_softmax64(logits):
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
-def softmax_cross_entropy(logits, labels, *, probs=None) -> float:
-    """Mean softmax cross-entropy (float64 maths); writes softmax(logits) into ``probs`` if given."""
+def softmax_cross_entropy(logits, labels, *, probs=None, dlogits=None, dloss=1.0) -> float:
+    """Mean softmax cross-entropy (float64 maths); writes softmax(logits) into ``probs`` and the
+    gradient ``dloss * (softmax - onehot) / N`` into ``dlogits`` when given."""
     logits = np.asarray(logits)
     if logits.ndim != 2:
         raise ValueError(f"softmax_cross_entropy: logits must be 2-d (N, C), got shape {logits.shape}")
@@ -162,6 +163,14 @@ def softmax_cross_entropy(logits, labels, *, probs=None) -> float:
     ls = _log_softmax64(logits)
     if probs is not None:
         probs[...] = np.exp(ls)
+    if dlogits is not None:
+        g = np.exp(ls)
+        if sparse is not None:
+            g[np.arange(N), sparse] -= 1.0
+        else:
+            g -= dense_t
+        g *= dloss / max(N, 1)
+        dlogits[...] = g  # after every read of logits: dlogits may be logits itself
     if N == 0:
         return float("nan")
     if sparse is not None:

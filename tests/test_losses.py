@@ -51,6 +51,16 @@ def test_softmax_cross_entropy_matches_reference(case):
     d = pk.softmax_cross_entropy_backward(logits, labels)
     assert d.dtype == logits.dtype and d.shape == logits.shape
     np.testing.assert_allclose(d, reference.softmax_cross_entropy_backward(logits, labels), **TOL[logits.dtype.type])
+    # forward + backward in one call: the same loss and gradient
+    d2 = np.full_like(logits, np.nan)
+    p2 = np.full_like(logits, np.nan)
+    loss2 = pk.softmax_cross_entropy(logits, labels, probs=p2, dlogits=d2, dloss=0.5)
+    assert loss2 == loss or (np.isnan(loss) and np.isnan(loss2))
+    np.testing.assert_array_equal(p2, probs)
+    np.testing.assert_allclose(d2, 0.5 * d, **TOL[logits.dtype.type])
+    d3 = np.empty_like(logits)
+    reference.softmax_cross_entropy(logits, labels, dlogits=d3, dloss=0.5)
+    np.testing.assert_allclose(d2, d3, **TOL[logits.dtype.type])
     np.testing.assert_array_equal(logits, before)  # inputs untouched
 
 
@@ -85,6 +95,14 @@ def test_softmax_cross_entropy_in_place_and_preallocated():
     zz = z.copy()
     pk.softmax_cross_entropy_backward(zz, y, dlogits=zz)  # exact aliasing is allowed
     np.testing.assert_allclose(zz, expect, rtol=1e-5, atol=1e-7)
+    for k in (pk, reference):  # also forward + backward in one call, in place, sparse and dense targets
+        for t in (y, pk.to_categorical(y, 4)):
+            zz = z.copy()
+            loss = k.softmax_cross_entropy(zz, t, dlogits=zz)
+            assert loss == pytest.approx(reference.softmax_cross_entropy(z, y), rel=1e-6)
+            np.testing.assert_allclose(zz, expect, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="share memory"):
+        pk.softmax_cross_entropy(z, y, probs=out, dlogits=out)
 
 
 def test_softmax_cross_entropy_thread_invariant():

@@ -133,7 +133,10 @@ SceArgs parse_sce(const py::handle& logits_h, const py::handle& labels_h, const 
     if (lab.shape(0) != s.N)
       throw ValueError(std::string(fn) + ": labels has shape " + shape_of_arr(lab) + " but logits has shape " +
                        shape_of_arr(s.logits) + " (need one label per row)");
-    s.labels = np.attr("ascontiguousarray")(lab, py::arg("dtype") = np.attr("int64"));
+    if (lab.dtype().num() == py::dtype::of<int64_t>().num() && c_contiguous(lab))
+      s.labels = lab;  // the common case: no NumPy call at all
+    else
+      s.labels = np.attr("ascontiguousarray")(lab, py::arg("dtype") = np.attr("int64"));
     s.has_labels = true;
   } else if (lab.ndim() == 2) {
     if (kind != 'f')
@@ -160,19 +163,27 @@ py::array out_2d(const py::handle& h, const SceArgs& s, const char* fn, const ch
   return a;
 }
 
-py::object sce_forward(const py::handle& logits, const py::handle& labels, const py::handle& probs) {
+py::object sce_forward(const py::handle& logits, const py::handle& labels, const py::handle& probs,
+                       const py::handle& dlogits, double dloss) {
   const char* fn = "softmax_cross_entropy";
   SceArgs s = parse_sce(logits, labels, fn);
   void* pd = nullptr;
-  py::array p;
+  void* dd = nullptr;
+  py::array p, d;
   if (!probs.is_none()) {
     p = out_2d(probs, s, fn, "probs");
     pd = p.mutable_data();
   }
+  if (!dlogits.is_none()) {
+    d = out_2d(dlogits, s, fn, "dlogits");
+    dd = d.mutable_data();
+    if (pd && overlaps(p, d)) throw ValueError(std::string(fn) + ": 'probs' and 'dlogits' share memory");
+  }
   const int64_t* lab = s.has_labels ? static_cast<const int64_t*>(s.labels.data()) : nullptr;
   const void* tgt = s.has_labels ? nullptr : s.target.data();
   double loss = 0.0;
-  maybe_nogil(s.N * s.C, [&] { loss = softmax_cross_entropy_forward(pd, s.logits.data(), lab, tgt, s.dt, s.N, s.C); });
+  maybe_nogil(s.N * s.C,
+              [&] { loss = softmax_cross_entropy_forward(pd, dd, s.logits.data(), lab, tgt, s.dt, s.N, s.C, dloss); });
   return py::float_(loss);
 }
 
@@ -287,12 +298,14 @@ void adagrad(const py::handle& param, const py::handle& grad, const py::handle& 
 
 void bind_nn(py::module_& m) {
   m.def("softmax_cross_entropy", &sce_forward, py::arg("logits"), py::arg("labels"), py::kw_only(),
-        py::arg("probs") = py::none(),
+        py::arg("probs") = py::none(), py::arg("dlogits") = py::none(), py::arg("dloss") = 1.0,
         R"pbdoc(Mean softmax cross-entropy of ``logits`` (N, C) against ``labels``.
 
 ``labels`` is either sparse class indices (N,) of any integer dtype, each in [0, C), or dense
 one-hot / probability targets (N, C). Numerically stable (max-shifted, sums in double). When
-``probs`` (an (N, C) array of the logits' dtype) is given, softmax(logits) is written into it.
+``probs`` (an (N, C) array of the logits' dtype) is given, softmax(logits) is written into it; when
+``dlogits`` is given, the gradient ``dloss * (softmax(logits) - onehot) / N`` too, in the same pass
+(the training step's forward and backward of the loss in one call).
 Returns a Python float. Equals ``reference.softmax_cross_entropy``.
 
 >>> import numpy as np, pykernels as pk

@@ -23,27 +23,42 @@ constexpr int64_t kRowGrainElems = 16384;
 constexpr int64_t kUpdateGrain = 32768;
 constexpr int64_t kUpdateAlign = 16;  // 64-byte chunks for float32 (no shared cache lines)
 
-// One row: writes p = softmax(x) (if p), returns loss, optionally writes d = scale*(softmax - t).
+// One row of N: returns its loss; writes p = softmax(x) (if p) and d = scale*(softmax - t) (if d).
+// Three passes over the row: max (and the target terms of the loss), exp-sum (the exps are parked in
+// the output row), normalise. The loss terms are read before any output is written, so an output may
+// be the logits row itself (exact aliasing).
 template <class T>
 double row_kernel(T* p, T* d, const T* x, int64_t label, const T* t, int64_t C, double scale) {
-  double mx = -INFINITY;
+  double mx = -INFINITY, st = 0.0, stx = 0.0, xl = 0.0;
   for (int64_t j = 0; j < C; ++j) mx = double(x[j]) > mx ? double(x[j]) : mx;
-  if (!std::isfinite(mx)) mx = 0.0;  // all -inf (or a +inf/NaN): let the maths produce inf/NaN honestly
-  double s = 0.0;
-  for (int64_t j = 0; j < C; ++j) s += std::exp(double(x[j]) - mx);
-  const double lse = mx + std::log(s);
-  const double inv_s = 1.0 / s;
-  double loss;
   if (t == nullptr) {
-    loss = lse - double(x[label]);
+    xl = double(x[label]);
   } else {
-    loss = 0.0;
     for (int64_t j = 0; j < C; ++j)
-      if (t[j] != T(0)) loss += double(t[j]) * (lse - double(x[j]));
+      if (t[j] != T(0)) {  // skip zero targets: 0 * (-inf logit) must not give NaN
+        st += double(t[j]);
+        stx += double(t[j]) * double(x[j]);
+      }
   }
-  if (p || d) {
+  if (!std::isfinite(mx)) mx = 0.0;  // all -inf (or a +inf/NaN): let the maths produce inf/NaN honestly
+  T* e = p ? p : d;  // where the exps are parked (null: loss only)
+  double s = 0.0;
+  if (e) {
     for (int64_t j = 0; j < C; ++j) {
-      const double sm = std::exp(double(x[j]) - mx) * inv_s;
+      const double ej = std::exp(double(x[j]) - mx);
+      s += ej;
+      e[j] = T(ej);
+    }
+  } else {
+    for (int64_t j = 0; j < C; ++j) s += std::exp(double(x[j]) - mx);
+  }
+  const double lse = mx + std::log(s);
+  // sparse: lse - x[label]; dense: sum_j t_j (lse - x_j) = lse * sum(t) - sum(t x)
+  const double loss = t == nullptr ? lse - xl : st * lse - stx;
+  if (e) {
+    const double inv_s = 1.0 / s;
+    for (int64_t j = 0; j < C; ++j) {
+      const double sm = double(e[j]) * inv_s;
       if (p) p[j] = T(sm);
       if (d) {
         const double tj = t ? double(t[j]) : (j == label ? 1.0 : 0.0);
@@ -57,8 +72,18 @@ double row_kernel(T* p, T* d, const T* x, int64_t label, const T* t, int64_t C, 
 template <class T>
 double sce_impl(T* probs, T* dlogits, const T* logits, const int64_t* labels, const T* target, int64_t N, int64_t C,
                 double scale, bool want_loss) {
-  std::vector<double> row_loss(want_loss ? size_t(N) : 0);
-  double* rl = row_loss.data();
+  // Per-row losses, summed serially afterwards (thread-count independent). Small N: on the stack.
+  double stack_buf[512];
+  std::vector<double> heap_buf;
+  double* rl = nullptr;
+  if (want_loss) {
+    if (N <= 512) {
+      rl = stack_buf;
+    } else {
+      heap_buf.resize(size_t(N));
+      rl = heap_buf.data();
+    }
+  }
   const int64_t grain_rows = C > 0 ? (kRowGrainElems + C - 1) / C : N + 1;
   parallel_for(N, grain_rows, 1, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
@@ -105,8 +130,8 @@ int64_t first_bad_label(const int64_t* labels, int64_t N, int64_t C) {
   return -1;
 }
 
-double softmax_cross_entropy_forward(void* probs, const void* logits, const int64_t* labels, const void* target,
-                                     DType dt, int64_t N, int64_t C) {
+double softmax_cross_entropy_forward(void* probs, void* dlogits, const void* logits, const int64_t* labels,
+                                     const void* target, DType dt, int64_t N, int64_t C, double dloss) {
   if (labels) {
     const int64_t bad = first_bad_label(labels, N, C);
     if (bad >= 0)
@@ -114,11 +139,14 @@ double softmax_cross_entropy_forward(void* probs, const void* logits, const int6
                        " is out of range for " + std::to_string(C) + " classes (expected 0 <= label < " +
                        std::to_string(C) + ")");
   }
+  const double scale = N > 0 ? dloss / double(N) : 0.0;
   if (dt == DType::f32)
-    return sce_impl<float>(static_cast<float*>(probs), nullptr, static_cast<const float*>(logits), labels,
-                           static_cast<const float*>(target), N, C, 0.0, true);
-  return sce_impl<double>(static_cast<double*>(probs), nullptr, static_cast<const double*>(logits), labels,
-                          static_cast<const double*>(target), N, C, 0.0, true);
+    return sce_impl<float>(static_cast<float*>(probs), static_cast<float*>(dlogits),
+                           static_cast<const float*>(logits), labels, static_cast<const float*>(target), N, C,
+                           scale, true);
+  return sce_impl<double>(static_cast<double*>(probs), static_cast<double*>(dlogits),
+                          static_cast<const double*>(logits), labels, static_cast<const double*>(target), N, C,
+                          scale, true);
 }
 
 void softmax_cross_entropy_backward(void* dlogits, const void* logits, const int64_t* labels, const void* target,

@@ -21,9 +21,11 @@ namespace pk {
 // for general t: sum_j t_ij * (logsumexp_i - logits_ij)), computed in double from max-shifted values.
 //
 // softmax_cross_entropy_forward: returns mean_i loss_i; when probs != nullptr also writes
-// probs = softmax(logits) (N,C). Throws ValueError on a label outside [0, C).
-double softmax_cross_entropy_forward(void* probs, const void* logits, const int64_t* labels, const void* target,
-                                     DType dt, int64_t N, int64_t C);
+// probs = softmax(logits) (N,C), and when dlogits != nullptr also the gradient
+// dlogits = dloss * (softmax(logits) - t) / N: forward and backward in the same pass over each row
+// (either output may alias logits exactly). Throws ValueError on a label outside [0, C).
+double softmax_cross_entropy_forward(void* probs, void* dlogits, const void* logits, const int64_t* labels,
+                                     const void* target, DType dt, int64_t N, int64_t C, double dloss);
 // dlogits = dloss * (softmax(logits) - t) / N, in one pass over each row (dlogits may alias logits).
 void softmax_cross_entropy_backward(void* dlogits, const void* logits, const int64_t* labels, const void* target,
                                     DType dt, int64_t N, int64_t C, double dloss);
