@@ -128,41 +128,24 @@ def _available(impl: str) -> bool:
         return False
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--impl", nargs="+", default=list(IMPLS), choices=IMPLS)
-    ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
-    ap.add_argument("--worker", nargs=2, metavar=("IMPL", "SEED"), help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.worker:
-        r = _worker(args.worker[0], int(args.worker[1]), args.threads, args.epochs, args.batch_size)
-        print("RESULT " + json.dumps(r), flush=True)
-        return 0
-
+def _run_table(args, impls, threads):
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    env.update(OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads))
-    impls = [i for i in args.impl if _available(i)]
-    skipped = [i for i in args.impl if i not in impls]
+    env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     results: dict[str, list[dict]] = {i: [] for i in impls}
-    for seed in args.seeds:  # interleaved: impl order rotates per seed, so drift in machine load is shared
+    for seed in args.seeds:  # interleaved: every seed runs every implementation, so load drift is shared
         for impl in impls:
-            cmd = [sys.executable, __file__, "--worker", impl, str(seed), "--threads", str(args.threads),
+            cmd = [sys.executable, __file__, "--worker", impl, str(seed), "--threads", str(threads),
                    "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
             p = subprocess.run(cmd, env=env, capture_output=True, text=True)
             line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
             if p.returncode != 0 or not line:
                 print(f"{impl} seed {seed} failed:\n{p.stderr[-2000:]}", file=sys.stderr)
-                return 1
+                return None, None
             r = json.loads(line[0][7:])
             results[impl].append(r)
-            print(f"{impl:>9} seed {seed}: {statistics.median(r['epoch_times']):.3f} s/epoch (median), "
-                  f"test acc {r['test_acc']:.4f}, peak RSS {r['peak_rss_mib']:.0f} MiB {r['note']}", flush=True)
-
+            print(f"[{threads} thr] {impl:>9} seed {seed}: {statistics.median(r['epoch_times']):.3f} s/epoch "
+                  f"(median), test acc {r['test_acc']:.4f}, peak RSS {r['peak_rss_mib']:.0f} MiB {r['note']}",
+                  flush=True)
     rows = []
     for impl in impls:
         rs = results[impl]
@@ -171,33 +154,52 @@ def main(argv=None) -> int:
         rss = max(r["peak_rss_mib"] for r in rs)
         rows.append((impl, spe, acc, rss, rs[0]["note"]))
     ref = next((spe for impl, spe, *_ in rows if impl == "torch"), None)
-    header = "| implementation | s/epoch (median) | vs PyTorch | test acc (mean of seeds) | peak RSS MiB (max) | note |"
-    lines = [header, "|---|---|---|---|---|---|"]
+    lines = ["| implementation | s/epoch (median) | vs PyTorch | test acc (mean of seeds) | peak RSS MiB (max) | note |",
+             "|---|---|---|---|---|---|"]
     for impl, spe, acc, rss, note in rows:
         ratio = f"{spe / ref:.2f}x" if ref else "n/a"
         lines.append(f"| {impl} | {spe:.3f} | {ratio} | {acc * 100:.2f}% | {rss:.0f} | {note} |")
     table = "\n".join(lines)
-    print(table)
+    print(table, flush=True)
+    per_run = [f"- {impl} seed {r['seed']}: " + ", ".join(f"{t:.3f}" for t in r["epoch_times"])
+               + f"; test acc {r['test_acc']:.4f}; peak RSS {r['peak_rss_mib']:.0f} MiB"
+               for impl in impls for r in results[impl]]
+    return table, per_run
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--threads", type=int, nargs="+", default=[2], help="one table per thread count")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--impl", nargs="+", default=list(IMPLS), choices=IMPLS)
+    ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
+    ap.add_argument("--worker", nargs=2, metavar=("IMPL", "SEED"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        r = _worker(args.worker[0], int(args.worker[1]), args.threads[0], args.epochs, args.batch_size)
+        print("RESULT " + json.dumps(r), flush=True)
+        return 0
+
+    impls = [i for i in args.impl if _available(i)]
+    skipped = [i for i in args.impl if i not in impls]
     import numpy as np
 
     md = [
         "# bench/train_mnist.py results",
         "",
-        f"Command: `python bench/train_mnist.py --epochs {args.epochs} --threads {args.threads} "
-        f"--seeds {' '.join(map(str, args.seeds))} --impl {' '.join(args.impl)}`",
+        f"Command: `python bench/train_mnist.py --epochs {args.epochs} --threads "
+        f"{' '.join(map(str, args.threads))} --seeds {' '.join(map(str, args.seeds))} --impl {' '.join(args.impl)}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
         f"NumPy {np.__version__}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-        "Other jobs were running on the machine: timings are noisy.",
-        "",
-        table,
-        "",
-        "Per run (seconds per epoch):",
-        "",
+        "Other jobs may have been running on the machine: timings are noisy.",
     ]
-    for impl in impls:
-        for r in results[impl]:
-            md.append(f"- {impl} seed {r['seed']}: " + ", ".join(f"{t:.3f}" for t in r["epoch_times"])
-                      + f"; test acc {r['test_acc']:.4f}; peak RSS {r['peak_rss_mib']:.0f} MiB")
+    for threads in args.threads:
+        table, per_run = _run_table(args, impls, threads)
+        if table is None:
+            return 1
+        md += ["", f"## {threads} thread(s)", "", table, "", "Per run (seconds per epoch):", "", *per_run]
     if skipped:
         md += ["", f"Not installed, skipped: {', '.join(skipped)}"]
     Path(args.out).write_text("\n".join(md) + "\n")
