@@ -81,8 +81,9 @@ class Progbar:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self._tqdm = tqdm(total=self.target, file=self.file, ncols=100, ascii=" =", mininterval=interval,
-                                  bar_format="{n_fmt}/{total_fmt} [{bar:30}] - {elapsed} {rate_inv_fmt}{postfix}")
+                self._tqdm = tqdm(total=self.target, file=self.file, ncols=110, ascii=" =", mininterval=interval,
+                                  unit="step", bar_format="{n_fmt}/{total_fmt} [{bar:30}] - {elapsed} "
+                                                          "{rate_inv_fmt}{postfix}")
 
     def _line(self, current: int, values: dict[str, float]) -> str:
         elapsed = time.perf_counter() - self.start
@@ -103,10 +104,11 @@ class Progbar:
             return
         if self._tqdm is not None:
             self._tqdm.n = current
-            self._tqdm.set_postfix_str("".join(f" - {k}: {v:.4f}" for k, v in values.items()), refresh=False)
-            self._tqdm.refresh() if finalize else self._tqdm.update(0)
+            self._tqdm.set_postfix_str(" - ".join(f"{k}: {v:.4f}" for k, v in values.items()), refresh=False)
             if finalize:
-                self._tqdm.close()
+                self._tqdm.close()  # draws the final state once
+            else:
+                self._tqdm.update(0)  # redraws at most every `interval` seconds
             return
         now = time.perf_counter()
         if self.verbose == 2 or not self._dynamic:

@@ -200,3 +200,17 @@ def test_to_categorical():
         pk.to_categorical([-1], 3)
     with pytest.raises(ValueError, match="integer"):
         pk.to_categorical([0.5], 3)
+
+
+@pytest.mark.parametrize("view", ["transposed", "strided", "reversed"])
+def test_softmax_cross_entropy_non_contiguous_inputs(view):
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((12, 10)).astype(np.float32)
+    z = {"transposed": base.T[:, :6].T, "strided": base[::2], "reversed": base[::-1, ::-1]}[view]
+    z0 = z.copy()
+    y = rng.integers(0, z.shape[1], z.shape[0]).astype(np.int32)[::1]
+    ys = np.repeat(y, 2)[::2]  # non-contiguous labels too
+    assert pk.softmax_cross_entropy(z, ys) == pytest.approx(reference.softmax_cross_entropy(z0, y), rel=1e-6)
+    np.testing.assert_allclose(pk.softmax_cross_entropy_backward(z, ys),
+                               reference.softmax_cross_entropy_backward(z0, y), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(z, z0)

@@ -238,3 +238,38 @@ def test_trainer_with_sequential_and_tied_weights():
     assert np.sqrt(sum((q**2).sum() for q in gs)) == pytest.approx(1.0, rel=1e-5)
     with pytest.raises(ValueError, match="different lengths"):
         tr.fit(x, y[:10])
+
+
+class _TTY(__import__("io").StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progbar_terminal_and_verbose_modes():
+    from pykernels.utils import Progbar
+
+    f = _TTY()
+    bar = Progbar(3, verbose=1, interval=0.0, file=f, use_tqdm=False)
+    bar.update(1, {"loss": 2.0})
+    bar.update(3, {"loss": 1.5, "accuracy": 0.5}, finalize=True)
+    out = f.getvalue()
+    assert out.startswith("\r1/3 [=========>") and "ETA:" in out
+    assert out.endswith("- loss: 1.5000 - accuracy: 0.5000\n") and "3/3 [==============================]" in out
+    f2 = _TTY()
+    bar = Progbar(3, verbose=2, file=f2)
+    bar.update(1, {"loss": 2.0})
+    bar.update(3, {"loss": 1.0}, finalize=True)
+    assert f2.getvalue().count("\n") == 1 and "\r" not in f2.getvalue()
+
+
+def test_progbar_tqdm_backend():
+    pytest.importorskip("tqdm")
+    from pykernels.utils import Progbar
+
+    f = _TTY()
+    bar = Progbar(4, verbose=1, interval=0.0, file=f)
+    assert bar._tqdm is not None
+    bar.update(2, {"loss": 1.25})
+    bar.update(4, {"loss": 1.0, "accuracy": 0.75}, finalize=True)
+    assert "4/4 [==============================]" in f.getvalue()
+    assert "loss: 1.0000 - accuracy: 0.7500" in f.getvalue()
