@@ -8,6 +8,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import pykernels as pk
 from pykernels._kernels import HAVE_NATIVE_GEMM
@@ -51,7 +52,7 @@ def test_one_epoch_book_model_reaches_95_percent(data):
     # spin after each parallel region; on 2 busy cores that costs 10-50x (see bench/RESULTS.md). Run
     # that configuration on one thread; with the native GEMM, on the default thread count.
     n = 1 if not HAVE_NATIVE_GEMM else pk.get_num_threads()
-    with pk.threads(n):
+    with pk.threads(n), threadpool_limits(n if not HAVE_NATIVE_GEMM else None):
         hist = model.fit(x_train, y_train, epochs=1, batch_size=128, verbose=0)
     assert hist.history["accuracy"][0] > 0.88
     loss, acc = model.evaluate(x_test, y_test, batch_size=1024)
