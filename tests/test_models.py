@@ -273,3 +273,24 @@ def test_progbar_tqdm_backend():
     bar.update(4, {"loss": 1.0, "accuracy": 0.75}, finalize=True)
     assert "4/4 [==============================]" in f.getvalue()
     assert "loss: 1.0000 - accuracy: 0.7500" in f.getvalue()
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_separate_softmax_layer_is_fused_with_the_loss(backend):
+    from pykernels.layers import Softmax
+
+    m = pk.Sequential([Dense(6, activation="relu", input_shape=(4,)), Dense(3), Softmax()],
+                      backend=backend, dtype="float64", seed=2)
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert m._fused()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4))
+    t = rng.integers(0, 3, 5)
+    m.forward(x, t)
+    m.backward()
+    grads = [g.copy() for g in m.grads]
+    # the loss through the clipped-probability path equals the fused one, and so do the gradients
+    probs = m.predict(x)
+    assert m.forward(x, t) == pytest.approx(pk.losses.SparseCategoricalCrossentropy()(t, probs), rel=1e-9)
+    for p, g in zip(m.params, grads):
+        assert_grad_close(g, numerical_grad(lambda: m.forward(x, t), p))
