@@ -294,3 +294,12 @@ def test_separate_softmax_layer_is_fused_with_the_loss(backend):
     assert m.forward(x, t) == pytest.approx(pk.losses.SparseCategoricalCrossentropy()(t, probs), rel=1e-9)
     for p, g in zip(m.params, grads):
         assert_grad_close(g, numerical_grad(lambda: m.forward(x, t), p))
+
+
+def test_trainer_plot_to_file(tmp_path):
+    pytest.importorskip("matplotlib")
+    x, t = pk.datasets.spiral.load_data(seed=1984)
+    tr = pk.Trainer(TwoLayerNet(2, 10, 3, seed=0), pk.optimizers.SGD(learning_rate=1.0), seed=0)
+    tr.fit(x.astype(np.float32), t, max_epoch=3, batch_size=30, eval_interval=5)
+    tr.plot(tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").stat().st_size > 1000
