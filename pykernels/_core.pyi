@@ -42,6 +42,52 @@ def dense_backward(
     dW: _Array | None = None,
     db: _Array | None = None,
 ) -> tuple[_Array | None, _Array, _Array]: ...
+def softmax_cross_entropy(
+    logits: ArrayLike,
+    labels: ArrayLike,
+    *,
+    probs: _Array | None = None,
+    dlogits: _Array | None = None,
+    dloss: float = 1.0,
+) -> Any: ...
+def softmax_cross_entropy_backward(
+    logits: ArrayLike, labels: ArrayLike, *, dloss: float = 1.0, dlogits: _Array | None = None
+) -> _Array: ...
+def sgd_update(
+    param: _Array,
+    grad: _Array,
+    *,
+    learning_rate: float,
+    momentum: float = 0.0,
+    velocity: _Array | None = None,
+    nesterov: bool = False,
+) -> None: ...
+def rmsprop_update(
+    param: _Array,
+    grad: _Array,
+    velocity: _Array,
+    *,
+    learning_rate: float = 0.001,
+    rho: float = 0.9,
+    epsilon: float = 1e-07,
+    momentum: float = 0.0,
+    momentums: _Array | None = None,
+) -> None: ...
+def adam_update(
+    param: _Array,
+    grad: _Array,
+    m: _Array,
+    v: _Array,
+    *,
+    alpha: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-07,
+    vhat: _Array | None = None,
+) -> None: ...
+def adagrad_update(
+    param: _Array, grad: _Array, accumulator: _Array, *, learning_rate: float = 0.001, epsilon: float = 1e-07
+) -> None: ...
 def _gemm_naive(a: ArrayLike, b: ArrayLike) -> _Array: ...
 def _fma_peak_gflops(seconds: float = 0.2, threads: int = 0) -> float: ...
 def set_num_threads(n: int) -> None: ...

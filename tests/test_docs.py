@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import pathlib
 import re
+import sys
 
 import pytest
 
@@ -25,7 +26,9 @@ def _public_objects():
 def test_docstring_examples(name, obj):
     finder = doctest.DocTestFinder(recurse=False)
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-    for test in finder.find(obj, name, globs={}):
+    module = sys.modules.get(getattr(obj, "__module__", None) or "", pykernels)
+    globs = {**vars(pykernels), **vars(module)}  # what the docstring's module sees
+    for test in finder.find(obj, name, globs=globs):
         runner.run(test)
     assert runner.failures == 0
 

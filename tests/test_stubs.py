@@ -14,11 +14,14 @@ STUB = pathlib.Path(__file__).resolve().parents[1] / "pykernels" / "_core.pyi"
 
 def _stub_functions() -> dict[str, list[str]]:
     tree = ast.parse(STUB.read_text())
-    return {
-        node.name: [a.arg for a in node.args.args]
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef)
-    }
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            names = [a.arg for a in node.args.args]
+            if node.args.kwonlyargs:
+                names += ["*"] + [a.arg for a in node.args.kwonlyargs]
+            out[node.name] = names
+    return out
 
 
 def test_stub_matches_module_exports():
