@@ -22,6 +22,8 @@ array([[0. , 2.5],
 from __future__ import annotations
 
 from ._core import (
+    adagrad_update,
+    adam_update,
     add,
     add_backward,
     dense,
@@ -36,35 +38,61 @@ from ._core import (
     openmp_enabled,
     relu,
     relu_backward,
+    rmsprop_update,
     set_num_threads,
+    sgd_update,
+    softmax_cross_entropy,
+    softmax_cross_entropy_backward,
     subtract,
     sum,
     sum_to,
 )
 from ._runtime import show_config, threads
 
+# The layer / optimizer / model API (imported after _core: it builds on the kernels above).
+from . import datasets, layers, losses, optimizers, reference, utils  # noqa: E402
+from .models import History, Sequential  # noqa: E402
+from .trainer import Trainer  # noqa: E402
+from .utils import to_categorical  # noqa: E402
+
 __version__: str = "0.1.0"
 
 __all__ = [
+    "History",
+    "Sequential",
+    "Trainer",
     "__version__",
+    "adagrad_update",
+    "adam_update",
     "add",
     "add_backward",
+    "datasets",
     "dense",
     "dense_backward",
     "dot",
     "dot_backward",
     "get_num_threads",
+    "layers",
+    "losses",
     "matmul",
     "matmul_backward",
     "maximum",
     "multiply",
     "openmp_enabled",
+    "optimizers",
+    "reference",
     "relu",
     "relu_backward",
+    "rmsprop_update",
     "set_num_threads",
+    "sgd_update",
     "show_config",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
     "subtract",
     "sum",
     "sum_to",
     "threads",
+    "to_categorical",
+    "utils",
 ]

@@ -46,6 +46,7 @@ def config() -> dict[str, Any]:
         "simd_detected": _core._isa_detected(),
         "simd_compiled": ", ".join(_core._isa_compiled()),
         "max_dims": b["max_dims"],
+        "cuda": "compiled" if _core._cuda_compiled() else "not compiled",
     }
 
 

@@ -53,6 +53,15 @@ DType result_dtype(const Operand* ops, int n) {
   return any64 ? DType::f64 : DType::f32;
 }
 
+bool native_byte_order(const py::array& arr) {
+  const char b = arr.dtype().byteorder();  // '=' native, '|' n/a, '<' / '>' explicit
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return b != '<';
+#else
+  return b != '>';
+#endif
+}
+
 View view_of(py::array& arr) {
   const DType dt = arr.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
   const int64_t esz = dtype_size(dt);
@@ -60,11 +69,12 @@ View view_of(py::array& arr) {
   if (nd > kMaxDims)
     throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) +
                      " dimensions, got " + std::to_string(nd));
-  bool ok = (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) == 0;
+  bool ok = native_byte_order(arr) && (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) == 0;
   for (int i = 0; i < nd && ok; ++i) ok = (arr.strides(i) % esz) == 0;
   if (!ok) {
+    // An aligned, native-byte-order C copy ('>f4' data read as native floats would be garbage).
     py::object np = py::module_::import("numpy");
-    arr = np.attr("array")(arr, py::arg("copy") = true, py::arg("order") = "C");
+    arr = np.attr("array")(arr, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true, py::arg("order") = "C");
   }
   View v;
   v.data = const_cast<void*>(arr.data());
@@ -92,10 +102,16 @@ void finalize(Operand& op, DType dt) {
   op.view = view_of(op.arr);
 }
 
-py::array new_array(DType dt, const std::vector<int64_t>& shape) {
-  std::vector<py::ssize_t> s(shape.begin(), shape.end());
-  if (dt == DType::f32) return py::array_t<float>(s);
-  return py::array_t<double>(s);
+py::array new_array(DType dt, const int64_t* shape, int nd) {
+  // Straight to PyArray_NewFromDescr: py::array_t's constructor builds stride vectors and a dtype
+  // object per call, which shows up at 1e3 elements.
+  auto& api = py::detail::npy_api::get();
+  Py_intptr_t dims[kMaxDims];
+  for (int i = 0; i < nd; ++i) dims[i] = Py_intptr_t(shape[i]);
+  PyObject* descr = api.PyArray_DescrFromType_(dt == DType::f32 ? kNpyFloat : kNpyDouble);
+  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, nullptr, 0, nullptr);
+  if (!arr) throw py::error_already_set();
+  return py::reinterpret_steal<py::array>(arr);
 }
 
 std::vector<int64_t> shape_of(const View& v) { return std::vector<int64_t>(v.shape, v.shape + v.ndim); }
@@ -160,6 +176,7 @@ bool same_view(const View& a, const View& b) {
 }
 
 bool has_internal_overlap(const View& v) {
+  if (v.size() == 0) return false;  // NumPy gives empty arrays zero strides, e.g. (2,0) -> (0,4)
   for (int i = 0; i < v.ndim; ++i)
     if (v.shape[i] > 1 && v.strides[i] == 0) return true;
   return false;

@@ -18,8 +18,13 @@ namespace py = pybind11;
 // Below this many elements a call keeps the GIL: releasing and re-taking it costs more than the work.
 constexpr int64_t kReleaseGilMin = 8192;
 
+// A py::array holding no object (pybind11's `py::array x;` would allocate an empty array).
+inline py::array null_array() { return py::reinterpret_steal<py::array>(py::handle()); }
+
 struct Operand {
-  py::array arr;        // the array (or a converted copy); empty for a weak Python scalar
+  // The array (or a converted copy); null for a weak Python scalar. Never default-construct a
+  // py::array: pybind11's default constructor allocates an empty NumPy array (measurable per call).
+  py::array arr = null_array();
   bool weak = false;    // Python float/int/bool: takes the other operand's dtype (NEP 50)
   double scalar = 0.0;  // value when weak
   float scalar_f32 = 0.0f;
@@ -42,7 +47,14 @@ void finalize(Operand& op, DType dt);
 // made first when a stride is not a multiple of the item size or the data is misaligned).
 View view_of(py::array& arr);
 
-py::array new_array(DType dt, const std::vector<int64_t>& shape);
+// False for byte-swapped data (e.g. dtype '>f4' on a little-endian machine): such arrays are read
+// through a native copy and written through a temporary, never handed to a kernel directly.
+bool native_byte_order(const py::array& arr);
+
+py::array new_array(DType dt, const int64_t* shape, int ndim);
+inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
+  return new_array(dt, shape.data(), int(shape.size()));
+}
 std::vector<int64_t> shape_of(const View& v);
 DType dtype_of(const py::array& arr, const char* fn, const char* name);
 

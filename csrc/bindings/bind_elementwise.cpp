@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "array_cast.hpp"
+#include "fastcall.hpp"
 #include "pykernels/elementwise.hpp"
 
 namespace pk::py_bind {
@@ -15,6 +16,7 @@ namespace pk::py_bind {
 namespace {
 
 bool view_usable(const py::array& arr) {
+  if (!native_byte_order(arr)) return false;
   const int64_t esz = arr.itemsize();
   if (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) return false;
   for (py::ssize_t i = 0; i < arr.ndim(); ++i)
@@ -48,31 +50,36 @@ py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py:
     if (t.size() != 1) throw ValueError(std::string(fn) + ": out must be an array or a 1-tuple of arrays");
     out = t[0];
   }
-  py::array res;
+  py::array res = null_array();
   if (out.is_none()) {
-    res = new_array(dt, std::vector<int64_t>(shape, shape + nd));
+    res = new_array(dt, shape, nd);
   } else {
     if (!py::isinstance<py::array>(out)) throw TypeError("return arrays must be of ArrayType");
     py::array oarr = py::reinterpret_borrow<py::array>(out);
     // NumPy lets the inputs broadcast up to out's shape, never out to the inputs'.
-    std::vector<int64_t> os(oarr.shape(), oarr.shape() + oarr.ndim());
+    const int ond = int(oarr.ndim());
+    if (ond > kMaxDims)
+      throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) + " dimensions, got " +
+                       std::to_string(ond));
+    int64_t os[kMaxDims];
+    for (int i = 0; i < ond; ++i) os[i] = oarr.shape(i);
     int64_t full[kMaxDims];
-    const int64_t* s3[2] = {shape, os.data()};
-    int n3[2] = {nd, int(os.size())};
+    const int64_t* s3[2] = {shape, os};
+    int n3[2] = {nd, ond};
     int fnd;
     try {
       fnd = broadcast_shapes(2, s3, n3, full);
     } catch (const ValueError&) {
       fnd = -1;
     }
-    bool match = fnd == int(os.size());
-    for (int i = 0; match && i < fnd; ++i) match = full[i] == os[size_t(i)];
+    bool match = fnd == ond;
+    for (int i = 0; match && i < fnd; ++i) match = full[i] == os[i];
     if (!match)
-      throw ValueError("non-broadcastable output operand with shape " + shape_str(os.data(), int(os.size())) +
+      throw ValueError("non-broadcastable output operand with shape " + shape_str(os, ond) +
                        " doesn't match the broadcast shape " +
                        shape_str(fnd >= 0 ? full : shape, fnd >= 0 ? fnd : nd));
-    nd = int(os.size());
-    std::copy(os.begin(), os.end(), shape);
+    nd = ond;
+    std::copy(os, os + ond, shape);
     res = check_out(oarr, dt, shape, nd, fn);
   }
 
@@ -89,7 +96,7 @@ py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py:
   if (need_tmp) {
     // Partial overlap between out and an input (or an unaligned out): compute into a fresh array,
     // then copy, so the result is what NumPy gives.
-    py::array tmp = new_array(dt, std::vector<int64_t>(shape, shape + nd));
+    py::array tmp = new_array(dt, shape, nd);
     View tv = view_of(tmp);
     run_binary(op, tv, a, b);
     py::module_::import("numpy").attr("copyto")(res, tmp);
@@ -239,43 +246,36 @@ void bind_elementwise(py::module_& m) {
   };
   static const B binaries[] = {
       {"add", BinOp::Add,
-       "add(x1, x2, out=None)\n\nElement-wise x1 + x2 with NumPy broadcasting; same result as np.add.\n\n"
+       "Element-wise x1 + x2 with NumPy broadcasting; same result as np.add.\n\n"
        ">>> import numpy as np, pykernels as pk\n>>> pk.add(np.ones((2, 3), np.float32), np.arange(3, dtype=np.float32))\n"
        "array([[1., 2., 3.],\n       [1., 2., 3.]], dtype=float32)\n"},
-      {"subtract", BinOp::Sub, "subtract(x1, x2, out=None)\n\nElement-wise x1 - x2 with NumPy broadcasting (np.subtract).\n"},
-      {"multiply", BinOp::Mul, "multiply(x1, x2, out=None)\n\nElement-wise x1 * x2 with NumPy broadcasting (np.multiply).\n"},
+      {"subtract", BinOp::Sub, "Element-wise x1 - x2 with NumPy broadcasting (np.subtract).\n"},
+      {"multiply", BinOp::Mul, "Element-wise x1 * x2 with NumPy broadcasting (np.multiply).\n"},
       {"maximum", BinOp::Max,
-       "maximum(x1, x2, out=None)\n\nElement-wise maximum with NumPy broadcasting; NaNs propagate, bit-identical to "
+       "Element-wise maximum with NumPy broadcasting; NaNs propagate, bit-identical to "
        "np.maximum. maximum(x, 0.0) is the book's relu.\n"},
   };
   for (const B& b : binaries) {
     const BinOp op = b.op;
     const std::string fn = std::string("pykernels.") + b.name;
-    m.def(
-        b.name,
-        [op, fn](py::handle x1, py::handle x2, py::handle out) {
-          return binary_call(op, fn.c_str(), x1, x2, out, "x1", "x2");
-        },
-        py::arg("x1"), py::arg("x2"), py::arg("out") = py::none(), b.doc);
+    def_fast(m, b.name, {"x1", "x2", "out"}, 2, "(x1, x2, out=None)", b.doc, [op, fn](const py::handle* a) {
+      return binary_call(op, fn.c_str(), a[0], a[1], a[2], "x1", "x2");
+    });
   }
-  m.def(
-      "relu",
-      [](py::handle x, py::handle out) {
-        static const py::handle zero = py::float_(0.0).release();  // immortal: no destructor at exit
-        return binary_call(BinOp::Max, "pykernels.relu", x, zero, out, "x", "x2");
-      },
-      py::arg("x"), py::arg("out") = py::none(),
-      "relu(x, out=None)\n\nmax(x, 0) element-wise, bit-identical to np.maximum(x, 0.0) (NaN stays NaN).\n\n"
-      ">>> import numpy as np, pykernels as pk\n>>> pk.relu(np.array([-1.0, 0.5], np.float32))\n"
-      "array([0. , 0.5], dtype=float32)\n");
-  m.def(
-      "relu_backward",
-      [](py::handle dout, py::handle x, py::handle out) {
-        return binary_call(BinOp::WherePositive, "pykernels.relu_backward", dout, x, out, "dout", "x");
-      },
-      py::arg("dout"), py::arg("x"), py::arg("out") = py::none(),
-      "relu_backward(dout, x, out=None)\n\nGradient of relu: dout where x > 0, else 0 (relu'(0) = 0); the same as "
-      "np.where(x > 0, dout, 0). x may be the forward input or output. Broadcasts like a binary ufunc.\n");
+  def_fast(m, "relu", {"x", "out"}, 1, "(x, out=None)",
+           "max(x, 0) element-wise, bit-identical to np.maximum(x, 0.0) (NaN stays NaN).\n\n"
+           ">>> import numpy as np, pykernels as pk\n>>> pk.relu(np.array([-1.0, 0.5], np.float32))\n"
+           "array([0. , 0.5], dtype=float32)\n",
+           [](const py::handle* a) {
+             static const py::handle zero = py::float_(0.0).release();  // immortal: no destructor at exit
+             return binary_call(BinOp::Max, "pykernels.relu", a[0], zero, a[1], "x", "x2");
+           });
+  def_fast(m, "relu_backward", {"dout", "x", "out"}, 2, "(dout, x, out=None)",
+           "Gradient of relu: dout where x > 0, else 0 (relu'(0) = 0); the same as np.where(x > 0, dout, 0).\n"
+           "x may be the forward input or output. Broadcasts like a binary ufunc.\n",
+           [](const py::handle* a) {
+             return binary_call(BinOp::WherePositive, "pykernels.relu_backward", a[0], a[1], a[2], "dout", "x");
+           });
   m.def("sum", &sum_call, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false,
         "sum(x, axis=None, keepdims=False)\n\nSum over the given axes (np.sum semantics, result dtype = x's dtype).\n"
         "float32 accumulates in double, float64 sums pairwise; results do not depend on the thread count.\n");

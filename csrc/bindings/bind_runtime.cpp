@@ -43,6 +43,7 @@ void bind_runtime(py::module_& m) {
   build["openmp"] = PK_OPENMP_INFO;
   build["openmp_version"] = openmp_version();
   build["max_dims"] = kMaxDims;
+  build["cuda"] = PK_CUDA_INFO;
   m.attr("_build_info") = build;
 }
 

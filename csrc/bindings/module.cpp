@@ -8,7 +8,9 @@ namespace py = pybind11;
 namespace pk::py_bind {
 void bind_runtime(py::module_& m);
 void bind_elementwise(py::module_& m);
+void bind_cuda(py::module_& m);
 void bind_linalg(py::module_& m);
+void bind_nn(py::module_& m);
 }  // namespace pk::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -24,6 +26,8 @@ PYBIND11_MODULE(_core, m) {
   });
   pk::py_bind::bind_runtime(m);
   pk::py_bind::bind_elementwise(m);
+  pk::py_bind::bind_cuda(m);
   pk::py_bind::bind_linalg(m);
+  pk::py_bind::bind_nn(m);
   m.attr("__version__") = PK_VERSION_INFO;
 }

@@ -56,16 +56,15 @@ View broadcast_view(const View& v, int ndim, const int64_t* shape) {
   return r;
 }
 
-namespace {
+int64_t elementwise_grain() {
+  static const int64_t g = [] {
+    const char* e = std::getenv("PYKERNELS_ELEMENTWISE_GRAIN");  // for bench/grain.py only
+    return e ? std::max<int64_t>(1, std::atoll(e)) : kElementwiseGrain;
+  }();
+  return g;
+}
 
-struct Iter3 {
-  int nd = 0;
-  int64_t shape[kMaxDims];
-  int64_t st[3][kMaxDims];  // strides of out, a, b
-};
-
-// Steps 1-3 above. Returns false when the iteration space is empty.
-bool prepare(Iter3& it, const View* v[3]) {
+bool coalesce3(Iter3& it, const View* const v[3]) {
   const int nd0 = v[0]->ndim;
   int dims[kMaxDims];
   int n = 0;
@@ -110,12 +109,10 @@ bool prepare(Iter3& it, const View* v[3]) {
   return true;
 }
 
-}  // namespace
-
 void binary(BinOp op, const View& out, const View& a, const View& b) {
   const View* v[3] = {&out, &a, &b};
   Iter3 it;
-  if (!prepare(it, v)) return;
+  if (!coalesce3(it, v)) return;
   const BinaryLoop loop = kernels().binary[int(op)][int(out.dtype)];
   const int64_t esz = dtype_size(out.dtype);
   char* base[3] = {static_cast<char*>(out.data), static_cast<char*>(a.data), static_cast<char*>(b.data)};
@@ -124,7 +121,17 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
   int64_t total = 1;
   for (int i = 0; i < nd; ++i) total *= it.shape[i];
 
-  parallel_for(total, kElementwiseGrain, 16, [&](int64_t begin, int64_t end) {
+  // Outputs much larger than the last-level cache are written with non-temporal stores (when the
+  // output does not alias an input and its inner dimension is contiguous).
+  static const int64_t stream_min = [] {
+    const char* e = std::getenv("PYKERNELS_STREAM_MIN_BYTES");
+    return e ? std::atoll(e) : kStreamMinBytes;
+  }();
+  const bool stream = total * esz >= stream_min && it.st[0][nd - 1] == 1 && out.data != a.data &&
+                      out.data != b.data;
+  const BinaryStreamLoop sloop = kernels().binary_stream[int(op)][int(out.dtype)];
+
+  parallel_for(total, elementwise_grain(), 16, [&](int64_t begin, int64_t end) {
     // Decode the multi-index of `begin` (C order over the coalesced dims).
     int64_t idx[kMaxDims];
     int64_t rem = begin;
@@ -138,8 +145,12 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
     int64_t pos = begin;
     while (pos < end) {
       const int64_t len = std::min(inner - idx[nd - 1], end - pos);
-      loop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[0][nd - 1],
-           it.st[1][nd - 1], it.st[2][nd - 1]);
+      if (stream)
+        sloop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[1][nd - 1],
+              it.st[2][nd - 1]);
+      else
+        loop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[0][nd - 1],
+             it.st[1][nd - 1], it.st[2][nd - 1]);
       pos += len;
       // advance the multi-index by len (the inner index either reaches `inner` or the range ends)
       idx[nd - 1] += len;

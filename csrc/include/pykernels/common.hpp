@@ -30,8 +30,10 @@ struct View {
   void* data = nullptr;
   DType dtype = DType::f32;
   int ndim = 0;
-  int64_t shape[kMaxDims] = {};
-  int64_t strides[kMaxDims] = {};
+  // Only the first ndim entries are meaningful (left uninitialised: a View is built on every call
+  // and zeroing 2 x 32 entries each time was measurable at 1e3 elements).
+  int64_t shape[kMaxDims];
+  int64_t strides[kMaxDims];
 
   int64_t size() const {
     int64_t n = 1;

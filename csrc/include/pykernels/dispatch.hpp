@@ -28,16 +28,23 @@ enum class BinOp : int {
 // Contract: out either does not overlap a/b at all, or is exactly a (or b) with the same stride.
 using BinaryLoop = void (*)(void* out, const void* a, const void* b, int64_t n, int64_t so, int64_t sa,
                             int64_t sb);
+// Same for a contiguous output that does not overlap a or b, with non-temporal stores (so = 1).
+using BinaryStreamLoop = void (*)(void* out, const void* a, const void* b, int64_t n, int64_t sa, int64_t sb);
 // Sum of n elements with stride s, accumulated in double (float32) or pairwise (float64).
 using SumLoop = double (*)(const void* x, int64_t n, int64_t s);
 // acc[i] += x[i*s] for i < n, acc in double.
 using AccumulateLoop = void (*)(double* acc, const void* x, int64_t n, int64_t s);
 
+// acc[i] += x[r*rs + i*s] for r < nrows, i < n.
+using AccumulateRowsLoop = void (*)(double* acc, const void* x, int64_t nrows, int64_t rs, int64_t n, int64_t s);
+
 struct KernelTable {
   Isa isa = Isa::generic;
   BinaryLoop binary[int(BinOp::Count)][2] = {};  // [op][dtype]
+  BinaryStreamLoop binary_stream[int(BinOp::Count)][2] = {};
   SumLoop sum[2] = {};
   AccumulateLoop accumulate[2] = {};
+  AccumulateRowsLoop accumulate_rows[2] = {};
   GemmKernels gemm[2];                         // [dtype]: micro-kernel, packing, gemv (gemm_<isa>.cpp)
   double (*fma_loop_f32)(int64_t iters) = nullptr;  // peak-FMA probe: returns flops done
 };

@@ -17,6 +17,17 @@ int broadcast_shapes(int count, const int64_t* const* shapes, const int* ndims, 
 // stretched dims get stride 0.
 View broadcast_view(const View& v, int ndim, const int64_t* shape);
 
+// The iteration space of a binary op after steps 1-3 of the iterator (elementwise.cpp): size-1 dims
+// dropped, dims ordered by the output's strides, dims contiguous for all operands merged. Shared
+// with the CUDA kernels, which map a flat index to offsets with it (strided_index.hpp).
+struct Iter3 {
+  int nd = 0;
+  int64_t shape[kMaxDims];
+  int64_t st[3][kMaxDims];  // element strides of out, a, b
+};
+// Fills `it` from out, a, b (same rank and shape); false when the iteration space is empty.
+bool coalesce3(Iter3& it, const View* const v[3]);
+
 // out = op(a, b) element-wise. out, a and b have the same rank and shape (broadcast already applied
 // through zero strides); one dtype for all three. out must not partially overlap a or b: it is either
 // disjoint from them or exactly one of them (same data and strides). Parallel over contiguous ranges
@@ -26,6 +37,9 @@ void binary(BinOp op, const View& out, const View& a, const View& b);
 // Below this many elements an element-wise kernel runs on one thread: the OpenMP fork/join costs
 // more than the loop (measured, see bench/RESULTS.md).
 constexpr int64_t kElementwiseGrain = int64_t(1) << 16;
+int64_t elementwise_grain();  // kElementwiseGrain, or PYKERNELS_ELEMENTWISE_GRAIN (bench/grain.py)
+// Outputs of at least this many bytes use non-temporal stores (override: PYKERNELS_STREAM_MIN_BYTES).
+constexpr int64_t kStreamMinBytes = int64_t(16) << 20;
 
 // Sum of x over the axes with reduce[axis] == true. `out` has x's rank, size 1 on the reduced axes
 // (keepdims form, any strides) and x's dtype; overwritten, never read. float32 accumulates in

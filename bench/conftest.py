@@ -1,0 +1,175 @@
+"""pytest-benchmark setup for bench/: pinned threads, machine info, size selection, result checks.
+
+Run (real timings; unset the old-OpenBLAS workaround variables for the command only):
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \\
+        python -m pytest bench --benchmark-json=bench/elementwise.json
+    python bench/report.py bench/elementwise.json        # -> bench/RESULTS.md
+Smoke mode (CI): ``python -m pytest bench --benchmark-disable -q`` runs every benchmark once, on
+small sizes only (1e3, 1e5) unless --bench-sizes is given.
+
+Options: --bench-sizes=1e3,1e6 (or env PK_BENCH_SIZES), --bench-threads=N (or env
+PK_BENCH_THREADS; default: all cores), --bench-no-stream (skip the STREAM-style measurement that is
+otherwise printed at the end and stored in the JSON).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+import numpy as np
+import pytest
+
+import pykernels as pk
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+DEFAULT_SIZES = "1e3,1e5,1e6,1e7"
+SMOKE_SIZES = "1e3,1e5"
+
+try:  # optional second reference
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("pykernels benchmarks")
+    g.addoption("--bench-sizes", default=None, help=f"comma-separated element counts (default {DEFAULT_SIZES})")
+    g.addoption("--bench-threads", type=int, default=None, help="threads for 'all' (default: all cores)")
+    g.addoption("--bench-no-stream", action="store_true", help="skip the STREAM-style bandwidth measurement")
+
+
+def bench_sizes(config) -> list[int]:
+    s = config.getoption("--bench-sizes") or os.environ.get("PK_BENCH_SIZES")
+    if not s:
+        s = SMOKE_SIZES if config.getoption("benchmark_disable") else DEFAULT_SIZES
+    return [int(float(v)) for v in s.split(",") if v.strip()]
+
+
+def bench_threads(config) -> int:
+    n = config.getoption("--bench-threads") or os.environ.get("PK_BENCH_THREADS")
+    return int(n) if n else max(1, pk._core._max_hw_threads())
+
+
+def pytest_generate_tests(metafunc):
+    if "size" in metafunc.fixturenames:
+        sizes = bench_sizes(metafunc.config)
+        metafunc.parametrize("size", sizes, ids=[f"{s:.0e}".replace("+0", "") for s in sizes])
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _blas_info() -> list[dict]:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{k: i.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
+            for i in threadpool_info()]
+
+
+@pytest.fixture(scope="session")
+def nthreads(pytestconfig) -> int:
+    return bench_threads(pytestconfig)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pinned_threads(nthreads):
+    """BLAS pools (OpenBLAS via threadpoolctl), pykernels and torch all get the same thread count."""
+    limits = None
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(limits=nthreads, user_api="blas")
+    except ImportError:  # pragma: no cover
+        pass
+    old = pk.get_num_threads()
+    pk.set_num_threads(nthreads)
+    if torch is not None:
+        torch.set_num_threads(nthreads)
+    yield
+    pk.set_num_threads(old)
+    if limits is not None:
+        limits.restore_original_limits()
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    n = bench_threads(config)
+    machine_info["cpu_model"] = _cpu_model()
+    machine_info["cores"] = pk._core._max_hw_threads()
+    machine_info["bench_threads"] = n
+    machine_info["numpy"] = np.__version__
+    machine_info["pykernels"] = pk.__version__
+    machine_info["pykernels_simd"] = pk._core._isa_active()
+    machine_info["pykernels_openmp"] = pk.openmp_enabled()
+    machine_info["torch"] = torch.__version__ if torch is not None else None
+    machine_info["torch_threads"] = torch.get_num_threads() if torch is not None else None
+    machine_info["thread_pools"] = _blas_info()
+    machine_info["env"] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                          "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYKERNELS_ISA")}
+
+
+# ---- STREAM-style bandwidth, measured once per session after the benchmarks ----------------------
+
+
+def _stream(config):
+    if config.getoption("--bench-no-stream") or config.getoption("benchmark_disable"):
+        return None
+    if not hasattr(config, "_pk_stream"):
+        import stream
+
+        config._pk_stream = stream.measure(threads=bench_threads(config))
+    return config._pk_stream
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    res = _stream(config)
+    if res is not None:
+        output_json["stream"] = res
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    res = _stream(config)
+    if res is not None:
+        import stream
+
+        terminalreporter.write_sep("-", "STREAM-style bandwidth (best of several runs)")
+        terminalreporter.write_line(stream.format_table(res))
+
+
+# ---- the helper every benchmark uses ------------------------------------------------------------
+
+
+@pytest.fixture
+def run_bench(benchmark, nthreads):
+    """run_bench(impl, fn, check, **info): checks fn() once with `check` (outside the timed call),
+    then times it with the impl's thread count, recording `info` (+ threads) in extra_info."""
+
+    def run(impl: str, fn, check, **info):
+        threads = 1 if impl in ("pykernels-1t", "numpy", "naive") else nthreads
+        with pk.threads(1 if impl == "pykernels-1t" else nthreads):
+            check(fn())
+            benchmark.extra_info.update(info, impl=impl, threads=threads)
+            benchmark.group = "{op} {dtype} {size} {variant}".format(**info)
+            benchmark(fn)
+
+    return run
+
+
+def pytest_collect_file(file_path, parent):
+    """Collect bench_*.py as test modules (pytest's default pattern is test_*.py); the functions in
+    them are still named test_*."""
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None

@@ -1,0 +1,179 @@
+"""Turn pytest-benchmark JSON (``--benchmark-json=...``) into the Markdown tables of bench/RESULTS.md.
+
+    python bench/report.py bench/elementwise.json [--results bench/RESULTS.md] [--section elementwise]
+    python bench/report.py bench/elementwise.json --stdout        # print only
+
+One row per (op, dtype, N, variant): the median time of each implementation, the speed-up of
+pykernels (all threads) over NumPy and over PyTorch in the same run, and pykernels' bandwidth in
+GB/s (bytes each call must move / median) and as a % of the STREAM-style measurement (bench/stream.py)
+stored in the same JSON, taken at the array size closest to the benchmark's working set.
+The tables replace the text between ``<!-- BEGIN <section> -->`` and ``<!-- END <section> -->`` in
+the results file (appended when the markers are absent); the rest of the file is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+IMPL_ORDER = ["numpy", "pykernels-1t", "pykernels-all", "torch", "naive"]
+OP_ORDER = ["relu", "relu_backward", "add", "add_bias", "maximum_book", "sum_to"]
+OP_LABEL = {
+    "relu": "relu",
+    "relu_backward": "relu_backward",
+    "add": "add (same shape)",
+    "add_bias": "add (N,100)+(100,)",
+    "maximum_book": "maximum((64,3,32,10),(32,10))",
+    "sum_to": "sum_to (N,100)->(100,)",
+}
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None:
+        return ""
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_ratio(r: float | None) -> str:
+    return "" if r is None else f"{r:.2f}x"
+
+
+def load(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def rows_from(data: dict) -> dict:
+    """{(op, dtype, size, variant): {impl: (median_s, bytes)}}"""
+    table: dict = {}
+    for b in data.get("benchmarks", []):
+        e = b.get("extra_info", {})
+        if "op" not in e or "impl" not in e:
+            continue
+        key = (e["op"], e["dtype"], int(e["size"]), e["variant"])
+        table.setdefault(key, {})[e["impl"]] = (b["stats"]["median"], e.get("bytes"))
+    return table
+
+
+def stream_peak(stream: list[dict] | None, nbytes: float | None) -> float | None:
+    """Best STREAM GB/s (any kernel, any impl) at the array size whose total traffic is closest to
+    nbytes on a log scale."""
+    if not stream or not nbytes:
+        return None
+    best: dict = {}
+    for r in stream:
+        best[r["bytes"]] = max(best.get(r["bytes"], 0.0), r["GBps"])
+    by_size: dict = {}
+    for r in stream:
+        by_size.setdefault(r["array_mb"], []).append(r["GBps"])
+    sizes = sorted(by_size)
+    mb = min(sizes, key=lambda m: abs(math.log(nbytes / (3 * m * 2**20))))
+    return max(by_size[mb])
+
+
+def machine_block(data: dict, json_path: str) -> list[str]:
+    m = data.get("machine_info", {})
+    pools = m.get("thread_pools") or []
+    blas = ", ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} thr)"
+                     for p in pools if p.get("user_api") == "blas") or "n/a"
+    omp = ", ".join(f"{p.get('internal_api')} ({p.get('num_threads')} thr)"
+                    for p in pools if p.get("user_api") == "openmp") or "n/a"
+    env = m.get("env") or {}
+    lines = [
+        f"- machine: {m.get('cpu_model', m.get('cpu', {}).get('brand_raw', '?'))}, {m.get('cores', '?')} cores; "
+        f"python {m.get('python_version', '?')}",
+        f"- threads: pykernels-all / torch = {m.get('bench_threads', '?')}, pykernels-1t = 1, NumPy element-wise = 1; "
+        f"BLAS: {blas}; OpenMP pools: {omp}",
+        f"- versions: pykernels {m.get('pykernels', '?')} (SIMD {m.get('pykernels_simd', '?')}), "
+        f"numpy {m.get('numpy', '?')}, torch {m.get('torch') or 'not installed'}",
+        "- env: " + ", ".join(f"{k}={v}" for k, v in env.items() if v is not None) if any(env.values())
+        else "- env: OMP_NUM_THREADS/OPENBLAS_* unset",
+        f"- run: {data.get('datetime', '?')}, source `{os.path.basename(json_path)}`; medians of pytest-benchmark "
+        "rounds; 'vs NumPy' = NumPy median / pykernels-all median (>1 = faster), same run",
+    ]
+    return lines
+
+
+def render(data: dict, json_path: str) -> str:
+    table = rows_from(data)
+    stream = data.get("stream")
+    out = ["### Element-wise kernels", ""]
+    out += machine_block(data, json_path)
+    out += ["", "| op | dtype | N | out= | NumPy | pk 1 thr | pk all | torch | naive | pk vs NumPy | "
+                "pk vs torch | pk GB/s | % STREAM |",
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def sort_key(k):
+        op, dt, size, var = k
+        return (OP_ORDER.index(op) if op in OP_ORDER else 99, op, dt, size, var != "out")
+
+    for key in sorted(table, key=sort_key):
+        op, dt, size, var = key
+        impls = table[key]
+        med = {i: impls[i][0] for i in impls}
+        nbytes = next((b for _, b in impls.values() if b), None)
+        pk_all = med.get("pykernels-all")
+        vs_np = med["numpy"] / pk_all if pk_all and "numpy" in med else None
+        vs_t = med["torch"] / pk_all if pk_all and "torch" in med else None
+        gbs = nbytes / pk_all / 1e9 if pk_all and nbytes else None
+        peak = stream_peak(stream, nbytes)
+        pct = f"{100 * gbs / peak:.0f}%" if gbs and peak else ""
+        out.append(
+            f"| {OP_LABEL.get(op, op)} | {dt} | {size:.0e} | {'yes' if var == 'out' else 'no'} | "
+            + " | ".join(fmt_time(med.get(i)) for i in IMPL_ORDER)
+            + f" | {fmt_ratio(vs_np)} | {fmt_ratio(vs_t)} | {'' if gbs is None else f'{gbs:.1f}'} | {pct} |"
+        )
+    if stream:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import stream as stream_mod
+
+        out += ["", "STREAM-style bandwidth measured in the same session (float64, best of several runs; "
+                "bytes counted as in STREAM, bench/stream.py):", "", stream_mod.format_table(stream)]
+    return "\n".join(out) + "\n"
+
+
+def update_section(path: str, section: str, body: str) -> None:
+    begin, end = f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
+    text = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+    block = f"{begin}\n<!-- generated by bench/report.py; do not edit by hand -->\n{body}{end}"
+    if begin in text and end in text:
+        pre, rest = text.split(begin, 1)
+        _, post = rest.split(end, 1)
+        text = pre + block + post
+    else:
+        if not text:
+            text = "# Benchmark results\n\nGenerated from real runs by `bench/report.py`.\n"
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("json", help="pytest-benchmark JSON file")
+    p.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
+    p.add_argument("--section", default="elementwise")
+    p.add_argument("--stdout", action="store_true", help="print the tables instead of updating the file")
+    args = p.parse_args(argv)
+    data = load(args.json)
+    body = render(data, args.json)
+    if args.stdout:
+        print(body)
+    else:
+        update_section(args.results, args.section, body)
+        print(f"updated section '{args.section}' of {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

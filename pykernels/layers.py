@@ -1,0 +1,380 @@
+"""Layers with one protocol, as in "Deep Learning from Scratch" (DLFS1/DLFS2 ``common/layers.py``).
+
+Every layer has ``params`` and ``grads`` (lists of same-shape arrays; ``backward`` OVERWRITES the
+grads in place, so an optimizer that holds them sees the new values), ``forward(x)`` (caches what
+``backward`` needs) and ``backward(dout) -> dx``. Outputs live in buffers the layer reuses from one
+batch to the next (one per batch size), so a training step allocates nothing beyond the maths;
+copy an output if you need it after the next call.
+
+>>> import numpy as np
+>>> from pykernels.layers import Dense
+>>> layer = Dense(3, activation="relu", input_shape=(4,))
+>>> y = layer.forward(np.ones((2, 4), np.float32))
+>>> y.shape, [p.shape for p in layer.params]
+((2, 3), [(4, 3), (3,)])
+>>> dx = layer.backward(np.ones_like(y)); dx.shape
+(2, 4)
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import initializers
+from ._kernels import get_backend
+
+__all__ = ["Affine", "Dense", "Layer", "MatMul", "ReLU", "Sigmoid", "Softmax", "SoftmaxWithLoss"]
+
+_MAX_BUFFERS = 8  # distinct (name, shape) buffers per layer: train batch, last batch, predict batch, ...
+
+
+class Layer:
+    """Base class: ``params``, ``grads``, ``forward``, ``backward`` and reusable output buffers."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or type(self).__name__.lower()
+        self.params: list[np.ndarray] = []
+        self.grads: list[np.ndarray] = []
+        self.param_names: list[str] = []
+        self.built = False
+        # The first layer of a model needs no input gradient; Sequential sets this to False there.
+        self.need_input_grad = True
+        self._k: SimpleNamespace = get_backend("native")
+        self._bufs: dict[tuple, np.ndarray] = {}
+
+    # -- helpers --------------------------------------------------------------------------------
+    def set_backend(self, backend: str | SimpleNamespace) -> None:
+        """Run this layer on ``"native"`` (C++) or ``"numpy"`` (:mod:`pykernels.reference`) kernels."""
+        self._k = get_backend(backend) if isinstance(backend, str) else backend
+
+    def _buf(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        k = (key, shape, np.dtype(dtype).str)
+        b = self._bufs.get(k)
+        if b is None:
+            if len(self._bufs) >= _MAX_BUFFERS:
+                self._bufs.clear()
+            b = self._bufs[k] = np.empty(shape, dtype=dtype)
+        return b
+
+    def build(self, input_dim: int, rng: np.random.Generator | None = None, dtype=np.float32) -> None:
+        self.built = True
+
+    def output_dim(self, input_dim: int) -> int:
+        return input_dim
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+_ACTIVATIONS = (None, "linear", "relu", "sigmoid", "softmax")
+
+
+def _check_2d(x: np.ndarray, features: int, who: str) -> None:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{who}: expected a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(
+            f"{who}: expected a 2-d input (batch, {features}), got shape {x.shape}; "
+            f"reshape it, e.g. x.reshape(len(x), -1)"
+        )
+    if x.shape[1] != features:
+        raise ValueError(f"{who}: expected {features} input features, got {x.shape[1]} (input shape {x.shape})")
+
+
+def _as_dtype(x: np.ndarray, dtype) -> np.ndarray:
+    # Keras casts inputs to the layer's dtype. A no-op for matching float32 input (what Sequential
+    # passes); other input costs one conversion per call, so convert the data once up front.
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+class Dense(Layer):
+    """Keras ``Dense``: ``activation(x @ kernel + bias)``.
+
+    ``activation`` None/"linear", "relu", "sigmoid" or "softmax"; ``kernel_initializer`` a Keras name
+    (default "glorot_uniform") or a callable; the input size comes from ``input_shape`` or from the
+    first call. None and "relu" run on the fused ``dense``/``dense_backward`` kernels (the bias add
+    and relu happen inside the GEMM pass); sigmoid/softmax run as a separate element-wise step.
+    ``params`` = ``[kernel (K, units), bias (units,)]`` (no bias with ``use_bias=False``).
+    """
+
+    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 input_shape: tuple[int, ...] | None = None, input_dim: int | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(name or "dense")
+        if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"Dense: unknown activation {activation!r}; use one of {list(_ACTIVATIONS)}")
+        self.units = int(units)
+        self.activation = None if activation == "linear" else activation
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        if input_shape is not None:
+            if len(tuple(input_shape)) != 1:
+                raise ValueError(f"Dense: input_shape must be (features,), got {input_shape!r}")
+            input_dim = int(tuple(input_shape)[0])
+        self.input_dim = input_dim
+        self.x: np.ndarray | None = None
+        self.y: np.ndarray | None = None
+        self.z: np.ndarray | None = None
+
+    def build(self, input_dim: int, rng: np.random.Generator | None = None, dtype=np.float32) -> None:
+        if self.input_dim is not None and self.input_dim != input_dim:
+            raise ValueError(f"Dense: built for {self.input_dim} input features, got {input_dim}")
+        rng = np.random.default_rng() if rng is None else rng
+        self.input_dim = int(input_dim)
+        W = np.ascontiguousarray(self.kernel_initializer((self.input_dim, self.units), rng, dtype), dtype=dtype)
+        self.params = [W]
+        self.param_names = ["kernel"]
+        if self.use_bias:
+            self.params.append(np.ascontiguousarray(self.bias_initializer((self.units,), rng, dtype), dtype=dtype))
+            self.param_names.append("bias")
+        self.grads = [np.zeros_like(p) for p in self.params]
+        self.built = True
+
+    def output_dim(self, input_dim: int) -> int:
+        return self.units
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self.params[0]
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        return self.params[1] if self.use_bias else None
+
+    def _linear_act(self) -> str | None:
+        return self.activation if self.activation in (None, "relu") else None
+
+    def forward_linear(self, x: np.ndarray) -> np.ndarray:
+        """``x @ kernel + bias`` (+ relu when that is the activation): the fused GEMM pass."""
+        if not self.built:
+            if not isinstance(x, np.ndarray) or x.ndim != 2:
+                _check_2d(x, -1, f"Dense({self.units})")  # raises: not an array / not 2-d
+            self.build(x.shape[1], dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float32)
+        _check_2d(x, self.input_dim, f"Dense({self.units})")
+        W = self.params[0]
+        x = _as_dtype(x, W.dtype)
+        self.x = x
+        z = self._buf("z", (x.shape[0], self.units), W.dtype)
+        self._k.dense(x, W, self.bias, activation=self._linear_act(), out=z)
+        self.z = z
+        return z
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        z = self.forward_linear(x)
+        if self.activation in (None, "relu"):
+            self.y = z
+        elif self.activation == "sigmoid":
+            self.y = self._k.sigmoid(z, out=self._buf("y", z.shape, z.dtype))
+        else:  # softmax
+            self.y = self._k.softmax(z, out=self._buf("y", z.shape, z.dtype))
+        return self.y
+
+    def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
+        """Backward of :meth:`forward_linear` given d(loss)/d(its output)."""
+        act = self._linear_act()
+        dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
+        dxr, dW, db = self._k.dense_backward(
+            dz, self.x, self.params[0], y=self.z if act == "relu" else None, activation=act,
+            need_dx=self.need_input_grad, dx=dx,
+            dW=self.grads[0], db=self.grads[1] if self.use_bias else None,
+        )
+        if dW is not self.grads[0]:
+            self.grads[0][...] = dW
+        if self.use_bias and db is not self.grads[1]:
+            self.grads[1][...] = db
+        return dxr
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        if self.activation in (None, "relu"):
+            return self.backward_linear(dout)
+        dz = self._buf("dz", dout.shape, dout.dtype)
+        if self.activation == "sigmoid":
+            self._k.sigmoid_backward(dout, self.y, out=dz)
+        else:
+            self._k.softmax_backward(dout, self.y, out=dz)
+        return self.backward_linear(dz)
+
+    def __repr__(self) -> str:
+        return f"Dense({self.units}, activation={self.activation!r})"
+
+
+class Affine(Layer):
+    """DLFS ``Affine(W, b)``: ``x @ W + b``; backward ``dx = dout @ W.T``, ``dW = x.T @ dout``, ``db = sum(dout, 0)``."""
+
+    def __init__(self, W: np.ndarray, b: np.ndarray, name: str | None = None) -> None:
+        super().__init__(name or "affine")
+        W = np.ascontiguousarray(W)
+        b = np.ascontiguousarray(b, dtype=W.dtype)
+        if W.ndim != 2 or b.shape != (W.shape[1],):
+            raise ValueError(f"Affine: W must be (K, N) and b (N,), got {W.shape} and {b.shape}")
+        self.params = [W, b]
+        self.param_names = ["W", "b"]
+        self.grads = [np.zeros_like(W), np.zeros_like(b)]
+        self.built = True
+        self.x: np.ndarray | None = None
+
+    def output_dim(self, input_dim: int) -> int:
+        return self.params[0].shape[1]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        W, b = self.params
+        _check_2d(x, W.shape[0], "Affine")
+        x = _as_dtype(x, W.dtype)
+        self.x = x
+        return self._k.dense(x, W, b, activation=None, out=self._buf("y", (x.shape[0], W.shape[1]), W.dtype))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
+        dxr, dW, db = self._k.dense_backward(dout, self.x, self.params[0], activation=None,
+                                             need_dx=self.need_input_grad, dx=dx, dW=self.grads[0],
+                                             db=self.grads[1])
+        if dW is not self.grads[0]:
+            self.grads[0][...] = dW
+        if db is not self.grads[1]:
+            self.grads[1][...] = db
+        return dxr
+
+    def __repr__(self) -> str:
+        return f"Affine{self.params[0].shape}"
+
+
+class MatMul(Layer):
+    """DLFS2 ``MatMul(W)``: ``x @ W``; backward ``dx = dout @ W.T``, ``dW = x.T @ dout``."""
+
+    def __init__(self, W: np.ndarray, name: str | None = None) -> None:
+        super().__init__(name or "matmul")
+        W = np.ascontiguousarray(W)
+        if W.ndim != 2:
+            raise ValueError(f"MatMul: W must be 2-d, got shape {W.shape}")
+        self.params = [W]
+        self.param_names = ["W"]
+        self.grads = [np.zeros_like(W)]
+        self.built = True
+        self.x: np.ndarray | None = None
+
+    def output_dim(self, input_dim: int) -> int:
+        return self.params[0].shape[1]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        W = self.params[0]
+        _check_2d(x, W.shape[0], "MatMul")
+        x = _as_dtype(x, W.dtype)
+        self.x = x
+        return self._k.dense(x, W, None, activation=None, out=self._buf("y", (x.shape[0], W.shape[1]), W.dtype))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
+        db = self._buf("db", (self.params[0].shape[1],), dout.dtype)  # scratch: MatMul has no bias
+        dxr, dW, _ = self._k.dense_backward(dout, self.x, self.params[0], activation=None,
+                                            need_dx=self.need_input_grad, dx=dx, dW=self.grads[0], db=db)
+        if dW is not self.grads[0]:
+            self.grads[0][...] = dW
+        return dxr
+
+    def __repr__(self) -> str:
+        return f"MatMul{self.params[0].shape}"
+
+
+class ReLU(Layer):
+    """``max(x, 0)``; backward passes ``dout`` where ``x > 0`` (relu'(0) = 0). Never modifies ``dout``."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name or "relu")
+        self.built = True
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        return self._k.relu(x, out=self._buf("y", x.shape, x.dtype))
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self._k.relu_backward(dout, self.x, out=self._buf("dx", dout.shape, dout.dtype))
+
+    def __repr__(self) -> str:
+        return "ReLU()"
+
+
+class Sigmoid(Layer):
+    """``1 / (1 + exp(-x))``; backward ``dout * y * (1 - y)``."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name or "sigmoid")
+        self.built = True
+        self.y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.y = self._k.sigmoid(x, out=self._buf("y", x.shape, x.dtype))
+        return self.y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self._k.sigmoid_backward(dout, self.y, out=self._buf("dx", dout.shape, dout.dtype))
+
+    def __repr__(self) -> str:
+        return "Sigmoid()"
+
+
+class Softmax(Layer):
+    """Row softmax of (N, C); backward ``y * (dout - sum(dout * y, axis=1))``."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name or "softmax")
+        self.built = True
+        self.y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2:
+            raise ValueError(f"Softmax: expected a 2-d input (batch, classes), got shape {x.shape}")
+        self.y = self._k.softmax(x, out=self._buf("y", x.shape, x.dtype))
+        return self.y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return self._k.softmax_backward(dout, self.y, out=self._buf("dx", dout.shape, dout.dtype))
+
+    def __repr__(self) -> str:
+        return "Softmax()"
+
+
+class SoftmaxWithLoss(Layer):
+    """DLFS ``SoftmaxWithLoss``: ``forward(x, t) -> mean cross-entropy of softmax(x)``, ``backward(dout=1)``.
+
+    ``t``: class indices (N,) or one-hot (N, C) (integer one-hot is turned into indices, as DLFS2).
+    Runs on the fused softmax + cross-entropy kernel (one pass per row, forward and backward).
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name or "softmax_with_loss")
+        self.built = True
+        self.x: np.ndarray | None = None
+        self.t: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:  # type: ignore[override]
+        t = np.asarray(t)
+        if t.ndim == 2 and t.dtype.kind in "iub":
+            t = t.argmax(axis=1)
+        self.x, self.t = x, t
+        return self._k.softmax_cross_entropy(x, t)
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:  # type: ignore[override]
+        return self._k.softmax_cross_entropy_backward(
+            self.x, self.t, dloss=float(dout), dlogits=self._buf("dx", self.x.shape, self.x.dtype))
+
+    def __repr__(self) -> str:
+        return "SoftmaxWithLoss()"

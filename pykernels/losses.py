@@ -1,0 +1,168 @@
+"""Losses (Keras names): sparse / categorical cross-entropy and mean squared error.
+
+Each loss is ``loss(y_true, y_pred) -> float`` (mean over the batch) and
+``loss.backward(y_true, y_pred, out=None) -> d loss / d y_pred``.
+
+Cross-entropy on logits (``from_logits=True``) runs on the fused, numerically stable softmax +
+cross-entropy kernel. On probabilities (``from_logits=False``, Keras's default, for a softmax output
+layer) it is ``-mean(log(clip(p, 1e-7, 1 - 1e-7))[label])``; a :class:`~pykernels.models.Sequential`
+whose last layer is a softmax does better: it hands the loss the logits and uses the fused kernel
+(the same maths without the clipping), as Keras does on its TensorFlow backend.
+
+>>> import numpy as np
+>>> from pykernels.losses import SparseCategoricalCrossentropy
+>>> loss = SparseCategoricalCrossentropy(from_logits=True)
+>>> round(loss(np.array([0, 1]), np.zeros((2, 2), np.float32)), 6)
+0.693147
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from ._kernels import get_backend
+
+__all__ = ["CategoricalCrossentropy", "Loss", "MeanSquaredError", "SparseCategoricalCrossentropy", "get"]
+
+_EPS = 1e-7  # Keras backend epsilon(), the clipping of probabilities
+
+
+class Loss:
+    """Base class. ``sparse`` tells whether ``y_true`` holds class indices."""
+
+    name = "loss"
+    sparse = False
+    is_crossentropy = False
+
+    def __init__(self) -> None:
+        self._k: SimpleNamespace = get_backend("native")
+
+    def set_backend(self, backend: str | SimpleNamespace) -> None:
+        self._k = get_backend(backend) if isinstance(backend, str) else backend
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, y_true, y_pred, out=None) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class _CrossEntropy(Loss):
+    is_crossentropy = True
+
+    def __init__(self, from_logits: bool = False) -> None:
+        super().__init__()
+        self.from_logits = bool(from_logits)
+
+    def _check(self, y_true, y_pred):
+        y_pred = np.asarray(y_pred)
+        if y_pred.ndim != 2:
+            raise ValueError(f"{self.name}: y_pred must be 2-d (batch, classes), got shape {y_pred.shape}")
+        y_true = np.asarray(y_true)
+        if self.sparse:
+            if y_true.ndim == 2 and y_true.shape[1] == 1:
+                y_true = y_true[:, 0]
+            if y_true.ndim != 1 or y_true.shape[0] != y_pred.shape[0]:
+                raise ValueError(f"{self.name}: y_true must be ({y_pred.shape[0]},) class indices, "
+                                 f"got shape {y_true.shape}")
+            if y_true.dtype.kind == "f":
+                if not np.all(np.isfinite(y_true)) or np.any(y_true != np.round(y_true)):
+                    raise ValueError(f"{self.name}: y_true must hold integer class indices")
+                y_true = y_true.astype(np.int64)
+        elif y_true.shape != y_pred.shape:
+            raise ValueError(f"{self.name}: y_true must have the shape of y_pred {y_pred.shape}, "
+                             f"got {y_true.shape}")
+        elif y_true.dtype != y_pred.dtype:
+            y_true = y_true.astype(y_pred.dtype)
+        return y_true, y_pred
+
+    def __call__(self, y_true, y_pred) -> float:
+        y_true, y_pred = self._check(y_true, y_pred)
+        if self.from_logits:
+            return self._k.softmax_cross_entropy(y_pred, y_true)
+        N, C = y_pred.shape
+        p = np.clip(y_pred, _EPS, 1 - _EPS)
+        if self.sparse:
+            if y_true.size and (y_true.min() < 0 or y_true.max() >= C):
+                raise ValueError(f"{self.name}: labels must be in [0, {C}), got values in "
+                                 f"[{y_true.min()}, {y_true.max()}]")
+            return float(-np.mean(np.log(p[np.arange(N), y_true].astype(np.float64))))
+        return float(-np.mean(np.sum(y_true * np.log(p.astype(np.float64)), axis=1)))
+
+    def backward(self, y_true, y_pred, out=None) -> np.ndarray:
+        y_true, y_pred = self._check(y_true, y_pred)
+        if self.from_logits:
+            return self._k.softmax_cross_entropy_backward(y_pred, y_true, dlogits=out)
+        N, C = y_pred.shape
+        out = np.zeros_like(y_pred) if out is None else out
+        inside = (y_pred > _EPS) & (y_pred < 1 - _EPS)  # the clip's gradient
+        if self.sparse:
+            out[...] = 0
+            rows = np.arange(N)
+            p = y_pred[rows, y_true]
+            out[rows, y_true] = np.where(inside[rows, y_true], -1.0 / (N * p), 0.0)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[...] = np.where(inside, -y_true / (N * y_pred), 0.0)
+        return out
+
+
+class SparseCategoricalCrossentropy(_CrossEntropy):
+    """Cross-entropy against class indices ``y_true`` (N,); ``from_logits`` as Keras."""
+
+    name = "sparse_categorical_crossentropy"
+    sparse = True
+
+
+class CategoricalCrossentropy(_CrossEntropy):
+    """Cross-entropy against one-hot / probability targets ``y_true`` (N, C); ``from_logits`` as Keras."""
+
+    name = "categorical_crossentropy"
+    sparse = False
+
+
+class MeanSquaredError(Loss):
+    """``mean((y_pred - y_true) ** 2)`` over all elements (Keras: mean over the last axis, then the batch)."""
+
+    name = "mean_squared_error"
+
+    def __call__(self, y_true, y_pred) -> float:
+        y_true = np.asarray(y_true)
+        y_pred = np.asarray(y_pred)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"{self.name}: y_true has shape {y_true.shape} but y_pred has {y_pred.shape}")
+        d = y_pred.astype(np.float64) - y_true
+        return float(np.mean(d * d)) if d.size else float("nan")
+
+    def backward(self, y_true, y_pred, out=None) -> np.ndarray:
+        y_true = np.asarray(y_true)
+        y_pred = np.asarray(y_pred)
+        if y_true.shape != y_pred.shape:
+            raise ValueError(f"{self.name}: y_true has shape {y_true.shape} but y_pred has {y_pred.shape}")
+        out = np.empty_like(y_pred) if out is None else out
+        np.subtract(y_pred, y_true, out=out)
+        out *= y_pred.dtype.type(2.0 / max(y_pred.size, 1))
+        return out
+
+
+_BY_NAME = {
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+}
+
+
+def get(loss: str | Loss) -> Loss:
+    """A loss by Keras name or an instance as is."""
+    if isinstance(loss, Loss):
+        return loss
+    try:
+        return _BY_NAME[loss]()
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown loss {loss!r}; use one of {sorted(_BY_NAME)} or a Loss instance") from None

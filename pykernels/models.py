@@ -1,0 +1,472 @@
+"""Keras-style ``Sequential`` model on the pykernels kernels, and the ``History`` that ``fit`` returns.
+
+>>> import numpy as np
+>>> from pykernels import Sequential
+>>> from pykernels.layers import Dense
+>>> model = Sequential([Dense(16, activation="relu", input_shape=(4,)), Dense(3, activation="softmax")], seed=0)
+>>> model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+>>> x = np.random.default_rng(0).random((64, 4), dtype=np.float32); y = (x[:, 0] * 3).astype(np.int64)
+>>> hist = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+>>> sorted(hist.history), len(hist.history["loss"])
+(['accuracy', 'loss'], 2)
+>>> model.predict(x[:2]).shape
+(2, 3)
+
+Training step: forward through the layers (each writes into its reused buffer), the loss, backward in
+reverse order (grads written in place; the first layer computes no input gradient), then one fused
+optimizer pass per parameter. With a softmax output and a cross-entropy loss on probabilities (the
+book's model), the softmax and the loss are fused into one kernel on the logits, as Keras does on its
+TensorFlow backend: the loss equals Keras's up to Keras's clipping of probabilities to [1e-7, 1-1e-7].
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from . import losses as losses_mod
+from . import optimizers as optimizers_mod
+from ._kernels import get_backend
+from .layers import Dense, Layer, Softmax
+from .utils import Progbar
+
+__all__ = ["History", "Sequential"]
+
+
+class History:
+    """What ``fit`` returns: ``history`` (dict of per-epoch lists: loss, metrics, val_*), ``epoch``,
+    ``epoch_times`` (seconds per epoch, training only) and ``params`` (fit settings)."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.epoch_times: list[float] = []
+        self.params: dict = {}
+
+    def _append(self, epoch: int, logs: dict[str, float], seconds: float) -> None:
+        self.epoch.append(epoch)
+        self.epoch_times.append(seconds)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(float(v))
+
+    def __repr__(self) -> str:
+        last = {k: round(v[-1], 4) for k, v in self.history.items() if v}
+        return f"History(epochs={len(self.epoch)}, last={last})"
+
+
+def _as_float_features(x, dtype, who: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: x must be numeric, got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"{who}: x must be 2-d (samples, features), got shape {x.shape}; "
+                         f"reshape it, e.g. x.reshape(len(x), -1)")
+    x = np.ascontiguousarray(x, dtype=dtype)  # one conversion per call, never per batch
+    if x.dtype.kind == "f":
+        step = 8192  # in row blocks: no full-size boolean temporary (47 MB for MNIST)
+        for a in range(0, len(x), step):
+            finite = np.isfinite(x[a:a + step])
+            if not finite.all():
+                r = a + int(np.argwhere(~finite)[0][0])
+                raise ValueError(f"{who}: x contains NaN or infinity (first at sample {r})")
+    return x
+
+
+class Sequential:
+    """A linear stack of layers with Keras's ``compile`` / ``fit`` / ``evaluate`` / ``predict``.
+
+    ``backend="native"`` runs the C++ kernels, ``"numpy"`` the same model on :mod:`pykernels.reference`
+    (for comparison). ``dtype`` float32 (default) or float64; ``seed`` fixes initialisation and shuffling.
+    """
+
+    def __init__(self, layers: Sequence[Layer] | None = None, *, backend: str = "native", dtype="float32",
+                 seed: int | None = None, name: str = "sequential") -> None:
+        self.name = name
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"Sequential: dtype must be float32 or float64, got {self.dtype}")
+        self.backend = get_backend(backend).name
+        self._k: SimpleNamespace = get_backend(backend)
+        self.rng = np.random.default_rng(seed)
+        self.layers: list[Layer] = []
+        self.optimizer: optimizers_mod.Optimizer | None = None
+        self.loss: losses_mod.Loss | None = None
+        self.metrics: list[str] = []
+        self.built = False
+        self._bufs: dict[tuple, np.ndarray] = {}
+        self._last_z: np.ndarray | None = None
+        self._last_t: np.ndarray | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- construction ---------------------------------------------------------------------------
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a pykernels Layer, got {type(layer).__name__}")
+        base = layer.name
+        names = {l.name for l in self.layers}
+        if base in names:
+            i = 1
+            while f"{base}_{i}" in names:
+                i += 1
+            layer.name = f"{base}_{i}"
+        layer.set_backend(self._k)
+        self.layers.append(layer)
+        self.built = False
+
+    @property
+    def input_dim(self) -> int | None:
+        if not self.layers:
+            return None
+        first = self.layers[0]
+        if getattr(first, "input_dim", None) is not None:
+            return first.input_dim
+        if first.params:
+            return first.params[0].shape[0]
+        return None
+
+    def build(self, input_dim: int | None = None) -> None:
+        """Create the weights (Keras initialisers) for ``input_dim`` input features."""
+        if not self.layers:
+            raise ValueError("Sequential: the model has no layers")
+        d = input_dim if input_dim is not None else self.input_dim
+        if d is None:
+            raise ValueError("Sequential: unknown input size; give the first layer input_shape=(features,) "
+                             "or call fit/predict on data")
+        for i, layer in enumerate(self.layers):
+            if not layer.built:
+                layer.build(d, self.rng, self.dtype)
+            layer.need_input_grad = i > 0
+            d = layer.output_dim(d)
+        self.built = True
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        return [p for l in self.layers for p in l.params]
+
+    @property
+    def grads(self) -> list[np.ndarray]:
+        return [g for l in self.layers for g in l.grads]
+
+    @property
+    def output_dim(self) -> int:
+        d = self.input_dim
+        for l in self.layers:
+            d = l.output_dim(d)
+        return d
+
+    def compile(self, optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                metrics: Sequence[str] | None = None) -> None:
+        """Set the optimizer (name or instance), loss (name or instance) and metrics (``["accuracy"]``)."""
+        if not self.built and self.layers and self.input_dim is not None:
+            self.build()  # as Keras: a model whose input size is known gets its weights at compile
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.optimizer.set_backend(self._k)
+        self.loss = losses_mod.get(loss)
+        self.loss.set_backend(self._k)
+        self.metrics = []
+        for m in metrics or []:
+            if m not in ("accuracy", "acc"):
+                raise ValueError(f"unknown metric {m!r}; supported: 'accuracy'")
+            self.metrics.append("accuracy")
+
+    # -- internals ------------------------------------------------------------------------------
+    def _buf(self, key, shape, dtype) -> np.ndarray:
+        k = (key, tuple(shape), np.dtype(dtype).str)
+        b = self._bufs.get(k)
+        if b is None:
+            if len(self._bufs) > 16:
+                self._bufs.clear()
+            b = self._bufs[k] = np.empty(shape, dtype=dtype)
+        return b
+
+    def _fused(self) -> bool:
+        last = self.layers[-1]
+        softmax_out = isinstance(last, Softmax) or (isinstance(last, Dense) and last.activation == "softmax")
+        return bool(self.loss is not None and self.loss.is_crossentropy and not self.loss.from_logits
+                    and softmax_out)
+
+    def _require_compiled(self, who: str) -> None:
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError(f"{who}: call model.compile(optimizer=..., loss=...) first")
+
+    def _prepare_x(self, x, who: str) -> np.ndarray:
+        x = _as_float_features(x, self.dtype, who)
+        d = self.input_dim
+        if d is not None and x.shape[1] != d:
+            raise ValueError(f"{who}: the model expects {d} input features, got {x.shape[1]} (x shape {x.shape})")
+        if not self.built:
+            self.build(x.shape[1])
+        return x
+
+    def _prepare_y(self, y, n: int, who: str) -> np.ndarray:
+        y = np.asarray(y)
+        if y.shape[:1] != (n,):
+            raise ValueError(f"{who}: x and y have different lengths: {n} samples in x, "
+                             f"{y.shape[0] if y.ndim else 'scalar'} in y")
+        C = self.output_dim
+        if self.loss.sparse:
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]
+            if y.ndim != 1:
+                raise ValueError(f"{who}: sparse labels must be 1-d class indices, got shape {y.shape} "
+                                 f"(use loss='categorical_crossentropy' for one-hot labels)")
+            if y.dtype.kind == "f":
+                if not np.isfinite(y).all():
+                    raise ValueError(f"{who}: labels contain NaN or infinity")
+                if np.any(y != np.round(y)):
+                    raise ValueError(f"{who}: labels must be integer class indices")
+            elif y.dtype.kind not in "iub":
+                raise TypeError(f"{who}: labels must be integer class indices, got dtype {y.dtype}")
+            y = np.ascontiguousarray(y, dtype=np.int64)
+            if y.size:
+                bad = np.flatnonzero((y < 0) | (y >= C))
+                if bad.size:
+                    i = int(bad[0])
+                    raise ValueError(f"{who}: label {int(y[i])} at index {i} is out of range for the model's "
+                                     f"{C} outputs (expected 0 <= label < {C})")
+            return y
+        if y.ndim != 2 or y.shape[1] != C:
+            raise ValueError(f"{who}: targets must have shape ({n}, {C}), got {y.shape}")
+        y = np.ascontiguousarray(y, dtype=self.dtype)
+        if not np.isfinite(y).all():
+            raise ValueError(f"{who}: targets contain NaN or infinity")
+        return y
+
+    def _forward_logits(self, x: np.ndarray, fused: bool) -> np.ndarray:
+        h = x
+        for layer in self.layers[:-1]:
+            h = layer.forward(h)
+        last = self.layers[-1]
+        if fused:
+            return last.forward_linear(h) if isinstance(last, Dense) else h
+        return last.forward(h)
+
+    def _loss_and_grad(self, z: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
+        dz = self._buf("dz", z.shape, z.dtype)
+        if fused:  # loss and its gradient in one pass over the logits
+            loss = self._k.softmax_cross_entropy(z, t, dlogits=dz)
+        else:
+            loss = self.loss(t, z)
+            self.loss.backward(t, z, out=dz)
+        return loss, dz
+
+    def _backward(self, dz: np.ndarray, fused: bool) -> None:
+        last = self.layers[-1]
+        if fused:
+            d = last.backward_linear(dz) if isinstance(last, Dense) else dz
+        else:
+            d = last.backward(dz)
+        for layer in reversed(self.layers[:-1]):
+            d = layer.backward(d)
+
+    def _correct(self, z: np.ndarray, t: np.ndarray) -> int:
+        if z.shape[1] == 1:  # binary (sigmoid output)
+            pred = z[:, 0] > 0.5
+            tt = t.reshape(-1) > 0.5 if t.ndim == 2 else t > 0
+            return int(np.count_nonzero(pred == tt))
+        pred = z.argmax(axis=1)
+        tt = t if t.ndim == 1 else t.argmax(axis=1)
+        return int(np.count_nonzero(pred == tt))
+
+    def train_on_batch(self, x: np.ndarray, t: np.ndarray) -> tuple[float, int]:
+        """One training step on a prepared batch (float, contiguous; int64 labels). Returns (loss, #correct)."""
+        fused = self._fused()
+        z = self._forward_logits(x, fused)
+        loss, dz = self._loss_and_grad(z, t, fused)
+        correct = self._correct(z, t) if self.metrics else 0
+        self._backward(dz, fused)
+        self.optimizer.update(self.params, self.grads)
+        return loss, correct
+
+    # -- DLFS2 model protocol (Trainer) ---------------------------------------------------------
+    def forward(self, x: np.ndarray, t: np.ndarray | None = None):
+        """Without ``t``: the model output (like predict, no copy). With ``t``: the loss (for ``backward``)."""
+        x = self._prepare_x(x, "forward")
+        if t is None:
+            return self._forward_logits(x, False)
+        self._require_compiled("forward")
+        t = self._prepare_y(t, len(x), "forward")
+        fused = self._fused()
+        z = self._forward_logits(x, fused)
+        self._last_z, self._last_t, self._last_fused = z, t, fused
+        return self._k.softmax_cross_entropy(z, t) if fused else self.loss(t, z)
+
+    def backward(self, dout: float = 1.0) -> None:
+        """Gradients of the loss of the last ``forward(x, t)``, written into ``grads``."""
+        if self._last_z is None:
+            raise RuntimeError("backward: call forward(x, t) first")
+        _, dz = self._loss_and_grad(self._last_z, self._last_t, self._last_fused)
+        if dout != 1.0:
+            dz *= dz.dtype.type(dout)
+        self._backward(dz, self._last_fused)
+
+    # -- Keras API ------------------------------------------------------------------------------
+    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_data=None,
+            validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1) -> History:
+        """Train for ``epochs`` passes over (x, y); returns a :class:`History`. Keras's semantics:
+        ``validation_split`` takes the last fraction of the data (before shuffling)."""
+        self._require_compiled("fit")
+        if int(epochs) < 0 or int(batch_size) <= 0:
+            raise ValueError(f"fit: epochs must be >= 0 and batch_size > 0, got {epochs} and {batch_size}")
+        if not 0.0 <= float(validation_split) < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        x = self._prepare_x(x, "fit")
+        y = self._prepare_y(y, len(x), "fit")
+        if validation_split and validation_data is None:
+            nv = int(len(x) * validation_split)
+            if nv == 0:
+                raise ValueError("fit: validation_split leaves no validation samples")
+            validation_data = (x[-nv:], y[-nv:])
+            x, y = x[:-nv], y[:-nv]
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
+            xv = self._prepare_x(validation_data[0], "fit(validation_data)")
+            yv = self._prepare_y(validation_data[1], len(xv), "fit(validation_data)")
+        n = len(x)
+        if n == 0:
+            raise ValueError("fit: no training samples")
+        bs = int(batch_size)
+        steps = (n + bs - 1) // bs
+        hist = History()
+        hist.params = {"epochs": int(epochs), "steps": steps, "batch_size": bs, "verbose": verbose}
+        for epoch in range(int(epochs)):
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            bar = Progbar(steps, verbose=verbose)
+            t0 = time.perf_counter()
+            order = self.rng.permutation(n) if shuffle else None
+            loss_sum = 0.0
+            correct = 0
+            seen = 0
+            for s in range(steps):
+                a, b = s * bs, min(n, (s + 1) * bs)
+                if order is None:
+                    xb, yb = x[a:b], y[a:b]
+                else:
+                    idx = order[a:b]
+                    xb = np.take(x, idx, axis=0, mode="clip", out=self._buf("xb", (b - a, x.shape[1]), x.dtype))
+                    yb = np.take(y, idx, axis=0, mode="clip", out=self._buf("yb", (b - a, *y.shape[1:]), y.dtype))
+                loss, c = self.train_on_batch(xb, yb)
+                if not np.isfinite(loss):
+                    raise FloatingPointError(f"fit: the loss became {loss} at epoch {epoch + 1}, step {s + 1}; "
+                                             f"lower the learning rate or check the data")
+                loss_sum += loss * (b - a)
+                correct += c
+                seen += b - a
+                logs = {"loss": loss_sum / seen}
+                if self.metrics:
+                    logs["accuracy"] = correct / seen
+                if verbose:
+                    bar.update(s + 1, logs, finalize=False)
+            seconds = time.perf_counter() - t0
+            if validation_data is not None:
+                vl = self.evaluate(xv, yv, batch_size=max(bs, 256), verbose=0, _prepared=True)
+                if self.metrics:
+                    logs["val_loss"], logs["val_accuracy"] = vl
+                else:
+                    logs["val_loss"] = vl
+            if verbose:
+                bar.update(steps, logs, finalize=True)
+            hist._append(epoch, logs, seconds)
+        return hist
+
+    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, _prepared: bool = False):
+        """``[loss, accuracy]`` (or the loss alone without metrics) over (x, y)."""
+        self._require_compiled("evaluate")
+        if not _prepared:
+            x = self._prepare_x(x, "evaluate")
+            y = self._prepare_y(y, len(x), "evaluate")
+        if len(x) == 0:
+            raise ValueError("evaluate: no samples")
+        fused = self._fused()
+        bs = max(int(batch_size), 1)
+        loss_sum, correct = 0.0, 0
+        for a in range(0, len(x), bs):
+            xb, yb = x[a:a + bs], y[a:a + bs]
+            z = self._forward_logits(xb, fused)
+            loss_sum += (self._k.softmax_cross_entropy(z, yb) if fused else self.loss(yb, z)) * len(xb)
+            if self.metrics:
+                correct += self._correct(z, yb)
+        loss = loss_sum / len(x)
+        if verbose:
+            print(f"loss: {loss:.4f}" + (f" - accuracy: {correct / len(x):.4f}" if self.metrics else ""))
+        return [loss, correct / len(x)] if self.metrics else loss
+
+    def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
+        """The model output (after the last activation) for every sample, as a new (N, units) array."""
+        x = self._prepare_x(x, "predict")
+        out = np.empty((len(x), self.output_dim), dtype=self.dtype)
+        bs = max(int(batch_size), 1)
+        for a in range(0, len(x), bs):
+            out[a:a + bs] = self._forward_logits(x[a:a + bs], False)
+        return out
+
+    def __call__(self, x) -> np.ndarray:
+        return self.predict(x, batch_size=max(len(x), 1))
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params))
+
+    def summary(self, print_fn=print) -> None:
+        """Keras-style table of layers, output shapes and parameter counts."""
+        if not self.built and self.input_dim is not None:
+            self.build()
+        line, thick = "_" * 65, "=" * 65
+        print_fn(f'Model: "{self.name}"')
+        print_fn(line)
+        print_fn(f" {'Layer (type)':<28}{'Output Shape':<26}{'Param #'}")
+        print_fn(thick)
+        d = self.input_dim
+        for layer in self.layers:
+            d = layer.output_dim(d) if d is not None else None
+            shape = f"(None, {d})" if d is not None else "(unbuilt)"
+            print_fn(f" {layer.name + ' (' + type(layer).__name__ + ')':<28}{shape:<26}{layer.count_params()}")
+        print_fn(thick)
+        total = self.count_params()
+        print_fn(f"Total params: {total:,}")
+        print_fn(f"Trainable params: {total:,}")
+        print_fn("Non-trainable params: 0")
+        print_fn(line)
+
+    # -- weights --------------------------------------------------------------------------------
+    def _weight_items(self):
+        for i, layer in enumerate(self.layers):
+            names = layer.param_names or [f"param{j}" for j in range(len(layer.params))]
+            for pn, p in zip(names, layer.params):
+                yield f"{i:02d}_{layer.name}/{pn}", p
+
+    def get_weights(self) -> list[np.ndarray]:
+        return [p.copy() for p in self.params]
+
+    def save_weights(self, path: str | Path) -> None:
+        """Write every parameter to an ``.npz`` file (names ``<index>_<layer>/<param>``)."""
+        if not self.built:
+            raise RuntimeError("save_weights: the model has no weights yet (build it or fit it first)")
+        np.savez(path, **dict(self._weight_items()))
+
+    def load_weights(self, path: str | Path) -> None:
+        """Read weights written by :meth:`save_weights` into the existing arrays (in place, so an
+        optimizer keeps its references). Names, shapes must match; dtypes are cast to the model's."""
+        if not self.built:
+            self.build()
+        with np.load(path, allow_pickle=False) as f:
+            items = dict(self._weight_items())
+            missing = sorted(set(items) - set(f.files))
+            extra = sorted(set(f.files) - set(items))
+            if missing or extra:
+                raise ValueError(f"load_weights: the file does not match the model: missing {missing}, "
+                                 f"unexpected {extra}")
+            for k, p in items.items():
+                a = f[k]
+                if a.shape != p.shape:
+                    raise ValueError(f"load_weights: {k} has shape {a.shape} in the file but {p.shape} in the model")
+                p[...] = a
+
+    def __repr__(self) -> str:
+        return f"Sequential([{', '.join(map(repr, self.layers))}], backend={self.backend!r})"

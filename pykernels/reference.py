@@ -1,0 +1,250 @@
+"""NumPy reference of every training kernel (the tests' oracle and ``backend="numpy"``).
+
+Each function has the signature of its C++ counterpart in :mod:`pykernels._core` (same argument
+names, same ``out=``-style buffers, same in-place contract), written in plain NumPy so that a model
+runs unchanged on either backend::
+
+    >>> import numpy as np
+    >>> from pykernels import reference as ref
+    >>> x = np.array([[1.0, -2.0]], np.float32); W = np.eye(2, dtype=np.float32)
+    >>> ref.dense(x, W, np.zeros(2, np.float32), activation="relu")
+    array([[1., 0.]], dtype=float32)
+
+The optimizer updates transcribe Keras 3 (keras/src/optimizers/{sgd,rmsprop,adam,adagrad}.py)
+operation by operation, in the parameter's dtype (Python floats are weak scalars under NEP 50, so
+float32 stays float32).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "adagrad_update",
+    "adam_update",
+    "dense",
+    "dense_backward",
+    "matmul",
+    "relu",
+    "relu_backward",
+    "rmsprop_update",
+    "sgd_update",
+    "sigmoid",
+    "sigmoid_backward",
+    "softmax",
+    "softmax_backward",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_backward",
+]
+
+_ACTIVATIONS = (None, "relu")
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``a @ b`` (2-d), into ``out`` when given."""
+    return np.matmul(a, b, out=out)
+
+
+def dense(x, W, b=None, activation=None, out=None):
+    """``activation(x @ W + b)`` with activation None or ``"relu"``; x (M,K), W (K,N), b (N,)."""
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"dense: activation must be None or 'relu', got {activation!r}")
+    y = np.matmul(x, W, out=out)
+    if b is not None:
+        np.add(y, b, out=y)
+    if activation == "relu":
+        np.maximum(y, 0, out=y)
+    return y
+
+
+def dense_backward(dy, x, W, y=None, activation=None, need_dx=True, dx=None, dW=None, db=None):
+    """Backward of :func:`dense`: returns ``(dx, dW, db)`` (dx None when ``need_dx`` is False).
+
+    With ``activation="relu"``, ``y`` (the forward output) gives the mask (relu'(0) = 0).
+    dW = x.T @ dz, db = dz.sum(0), dx = dz @ W.T, where dz = dy masked. Outputs are overwritten.
+    """
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"dense_backward: activation must be None or 'relu', got {activation!r}")
+    if activation == "relu":
+        if y is None:
+            raise ValueError("dense_backward: activation='relu' needs y (the forward output)")
+        dz = np.where(y > 0, dy, dy.dtype.type(0))
+    else:
+        dz = dy
+    dW = np.matmul(x.T, dz, out=dW)
+    db = np.sum(dz, axis=0, out=db)
+    dxr = np.matmul(dz, W.T, out=dx) if need_dx else None
+    return dxr, dW, db
+
+
+def relu(x, out=None):
+    """``np.maximum(x, 0)``."""
+    return np.maximum(x, x.dtype.type(0), out=out)
+
+
+def relu_backward(dout, x, out=None):
+    """``dout`` where ``x > 0``, else 0."""
+    if out is None:
+        return np.where(x > 0, dout, dout.dtype.type(0))
+    np.multiply(dout, x > 0, out=out)
+    return out
+
+
+def sigmoid(x, out=None):
+    """``1 / (1 + exp(-x))``, evaluated without overflow warnings for large |x|."""
+    out = np.empty_like(x) if out is None else out
+    pos = x >= 0
+    with np.errstate(over="ignore"):
+        e = np.exp(-np.abs(x))
+    np.divide(np.where(pos, 1, e), 1 + e, out=out)
+    return out
+
+
+def sigmoid_backward(dout, y, out=None):
+    """``dout * y * (1 - y)`` with ``y`` the sigmoid output."""
+    out = np.empty_like(dout) if out is None else out
+    np.multiply(dout, y * (1 - y), out=out)
+    return out
+
+
+def softmax(x, out=None):
+    """Row softmax of a 2-d array (max-shifted)."""
+    m = x.max(axis=1, keepdims=True)
+    out = np.subtract(x, m, out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def softmax_backward(dout, y, out=None):
+    """Backward of the row softmax: ``y * (dout - sum(dout*y, axis=1))``."""
+    s = np.sum(dout * y, axis=1, keepdims=True)
+    out = np.subtract(dout, s, out=out)
+    out *= y
+    return out
+
+
+def _targets(labels, N, C, fn):
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"{fn}: sparse labels must be integers (class indices), got dtype {labels.dtype}")
+        if labels.shape[0] != N:
+            raise ValueError(f"{fn}: labels has shape {labels.shape} but logits has {N} rows")
+        bad = np.flatnonzero((labels < 0) | (labels >= C))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"label {int(labels[i])} at index {i} is out of range for {C} classes "
+                f"(expected 0 <= label < {C})"
+            )
+        return labels, None
+    if labels.ndim == 2:
+        if labels.shape != (N, C):
+            raise ValueError(f"{fn}: targets have shape {labels.shape} but logits has shape {(N, C)}")
+        return None, labels
+    raise ValueError(f"{fn}: labels must be (N,) class indices or (N, C) targets, got shape {labels.shape}")
+
+
+def _log_softmax64(logits):
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def softmax_cross_entropy(logits, labels, *, probs=None, dlogits=None, dloss=1.0) -> float:
+    """Mean softmax cross-entropy (float64 maths); writes softmax(logits) into ``probs`` and the
+    gradient ``dloss * (softmax - onehot) / N`` into ``dlogits`` when given."""
+    logits = np.asarray(logits)
+    if logits.ndim != 2:
+        raise ValueError(f"softmax_cross_entropy: logits must be 2-d (N, C), got shape {logits.shape}")
+    N, C = logits.shape
+    sparse, dense_t = _targets(labels, N, C, "softmax_cross_entropy")
+    ls = _log_softmax64(logits)
+    if probs is not None:
+        probs[...] = np.exp(ls)
+    if dlogits is not None:
+        g = np.exp(ls)
+        if sparse is not None:
+            g[np.arange(N), sparse] -= 1.0
+        else:
+            g -= dense_t
+        g *= dloss / max(N, 1)
+        dlogits[...] = g  # after every read of logits: dlogits may be logits itself
+    if N == 0:
+        return float("nan")
+    if sparse is not None:
+        return float(-ls[np.arange(N), sparse].mean())
+    return float(-(dense_t.astype(np.float64) * ls).sum(axis=1).mean())
+
+
+def softmax_cross_entropy_backward(logits, labels, *, dloss=1.0, dlogits=None):
+    """``dloss * (softmax(logits) - onehot) / N`` (float64 maths, cast to the logits' dtype)."""
+    logits = np.asarray(logits)
+    N, C = logits.shape
+    sparse, dense_t = _targets(labels, N, C, "softmax_cross_entropy_backward")
+    p = np.exp(_log_softmax64(logits))
+    if sparse is not None:
+        p[np.arange(N), sparse] -= 1.0
+    else:
+        p -= dense_t
+    p *= dloss / max(N, 1)
+    if dlogits is None:
+        return p.astype(logits.dtype)
+    dlogits[...] = p
+    return dlogits
+
+
+# ---- optimizers: Keras 3 formulas, in place ---------------------------------------------------------
+
+
+def sgd_update(param, grad, *, learning_rate, momentum=0.0, velocity=None, nesterov=False) -> None:
+    """keras/src/optimizers/sgd.py: ``m = momentum*m - lr*g; w += m`` (nesterov ``w += momentum*m - lr*g``)."""
+    t = param.dtype.type
+    lr, mo = t(learning_rate), t(momentum)
+    if momentum == 0:
+        param -= lr * grad
+        return
+    velocity[...] = velocity * mo - grad * lr
+    if nesterov:
+        param += velocity * mo - grad * lr
+    else:
+        param += velocity
+
+
+def rmsprop_update(param, grad, velocity, *, learning_rate=1e-3, rho=0.9, epsilon=1e-7, momentum=0.0,
+                   momentums=None) -> None:
+    """keras/src/optimizers/rmsprop.py: ``v = rho*v + (1-rho)*g**2; w -= lr*g/sqrt(v + eps)``."""
+    t = param.dtype.type
+    lr, r, eps = t(learning_rate), t(rho), t(epsilon)
+    velocity[...] = r * velocity + t(1 - rho) * np.square(grad)
+    increment = (lr * grad) / np.sqrt(velocity + eps)
+    if momentum > 0:
+        momentums[...] = t(momentum) * momentums + increment
+        param -= momentums
+    else:
+        param -= increment
+
+
+def adam_update(param, grad, m, v, *, alpha, beta_1=0.9, beta_2=0.999, epsilon=1e-7, vhat=None) -> None:
+    """keras/src/optimizers/adam.py: ``m += (g-m)*(1-b1); v += (g**2-v)*(1-b2); w -= m*alpha/(sqrt(v)+eps)``."""
+    t = param.dtype.type
+    m += (grad - m) * t(1 - beta_1)
+    v += (np.square(grad) - v) * t(1 - beta_2)
+    vv = v
+    if vhat is not None:
+        np.maximum(vhat, v, out=vhat)
+        vv = vhat
+    param -= (m * t(alpha)) / (np.sqrt(vv) + t(epsilon))
+
+
+def adam_alpha(learning_rate: float, beta_1: float, beta_2: float, step: int) -> float:
+    """Keras's bias-corrected step size for step ``step`` (1-based): ``lr*sqrt(1-b2**t)/(1-b1**t)``."""
+    return learning_rate * np.sqrt(1 - beta_2**step) / (1 - beta_1**step)
+
+
+def adagrad_update(param, grad, accumulator, *, learning_rate=1e-3, epsilon=1e-7) -> None:
+    """keras/src/optimizers/adagrad.py: ``acc += g**2; w -= lr*g / sqrt(acc + eps)``."""
+    t = param.dtype.type
+    accumulator += np.square(grad)
+    param -= (t(learning_rate) * grad) / np.sqrt(accumulator + t(epsilon))

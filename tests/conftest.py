@@ -1,0 +1,71 @@
+"""Shared pytest configuration: hypothesis profiles, fixtures, ISA and thread-state hygiene.
+
+Hypothesis profiles (REFERENCES.md C4):
+  * ``dev`` (default locally): 50 examples, random, no deadline;
+  * ``ci`` (default when the ``CI`` environment variable is set): derandomized, so every CI run
+    checks the same examples, and failing examples are printed as reproduction blobs.
+Choose explicitly with ``HYPOTHESIS_PROFILE=dev|ci``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import pykernels as pk
+from pykernels import _core
+
+# function_scoped_fixture: the `isa` / `rng` fixtures hold per-test (not per-example) state on
+# purpose; the ISA stays fixed for all examples of one test.
+_SUPPRESS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+
+settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=_SUPPRESS)
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_SUPPRESS,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# Instruction sets in dispatch order; the CPU supports a prefix of this list.
+ALL_ISAS = ("generic", "avx2", "avx512")
+
+
+def supported_isas() -> list[str]:
+    """The ISAs this CPU can run (generic, then avx2, avx512 when detected)."""
+    best = ALL_ISAS.index(_core._isa_detected())
+    return [i for i in ALL_ISAS[: best + 1] if i in _core._isa_compiled()]
+
+
+@pytest.fixture(params=supported_isas())
+def isa(request: pytest.FixtureRequest):
+    """Runs the test once per ISA the CPU supports, with that ISA's kernels forced; restores after."""
+    old = _core._isa_active()
+    _core._set_isa(request.param)
+    try:
+        assert _core._isa_active() == request.param
+        yield request.param
+    finally:
+        _core._set_isa(old)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A seeded generator, so failures are reproducible."""
+    return np.random.default_rng(20261123)
+
+
+@pytest.fixture(autouse=True)
+def _restore_runtime_state():
+    """No test may leak a changed thread count or ISA into the next one."""
+    threads, isa_ = pk.get_num_threads(), _core._isa_active()
+    yield
+    pk.set_num_threads(threads)
+    _core._set_isa(isa_)

@@ -1,0 +1,130 @@
+"""NumPy references and comparison helpers shared by the tests."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import pykernels as pk
+
+
+def ref_relu(x):
+    return np.maximum(x, 0.0)
+
+
+def ref_relu_backward(dout, x):
+    """np.where(x > 0, dout, 0) with binary-ufunc broadcasting and dtype promotion (NEP 50)."""
+    dt = np.result_type(dout, x)
+    r = np.where(np.asarray(x) > 0, np.asarray(dout, dtype=dt), dt.type(0)).astype(dt, copy=False)
+    return r[()] if r.ndim == 0 else r
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One row of the op table (STYLE.md "Test habits", REFERENCES.md C2 OpInfo-lite)."""
+
+    name: str
+    pk_fn: Callable[..., Any]
+    ref: Callable[..., Any]
+    nargs: int
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def reference(self, *args):
+        with np.errstate(all="ignore"):
+            return self.ref(*args)
+
+
+OPS = [
+    OpInfo("add", pk.add, np.add, 2),
+    OpInfo("subtract", pk.subtract, np.subtract, 2),
+    OpInfo("multiply", pk.multiply, np.multiply, 2),
+    OpInfo("maximum", pk.maximum, np.maximum, 2),
+    OpInfo("relu", pk.relu, ref_relu, 1),
+    OpInfo("relu_backward", pk.relu_backward, ref_relu_backward, 2),
+]
+BINARY_OPS = [op for op in OPS if op.nargs == 2]
+OP_IDS = [op.name for op in OPS]
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+    return a.view(f"u{a.dtype.itemsize}")
+
+
+def assert_identical(result, expected) -> None:
+    """Bit-identical results: same Python type (NumPy scalar vs ndarray), dtype and shape, NaN at
+    the same positions, and every other element with the same bits (so -0.0 vs 0.0 counts)."""
+    assert type(result) is type(expected), (type(result), type(expected))
+    r, e = np.asarray(result), np.asarray(expected)
+    np.testing.assert_array_equal(r, e, strict=True)
+    r_nan, e_nan = np.isnan(r), np.isnan(e)
+    np.testing.assert_array_equal(r_nan, e_nan, err_msg="NaN positions differ")
+    r_c, e_c = np.ascontiguousarray(r), np.ascontiguousarray(e)
+    np.testing.assert_array_equal(np.signbit(r_c[~r_nan]), np.signbit(e_c[~e_nan]), err_msg="signs differ")
+    np.testing.assert_array_equal(_bits(r_c)[~r_nan], _bits(e_c)[~e_nan], err_msg="bits differ")
+
+
+def snapshot(args) -> list:
+    """Copies of the array arguments, to check afterwards that the kernel did not modify them."""
+    return [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
+
+
+def assert_unmodified(args, copies) -> None:
+    for a, c in zip(args, copies):
+        if c is not None:
+            assert_identical(np.array(a, copy=True), c)
+
+
+# ---- sums -------------------------------------------------------------------------------------
+def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(sorted(a % ndim for a in axis))
+
+
+def exact_sum(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(exact sums as float64 via math.fsum, sums of |x|) over `axes`, shape of the kept axes."""
+    x = np.asarray(x, dtype=np.float64)
+    kept = [i for i in range(x.ndim) if i not in axes]
+    moved = np.transpose(x, kept + list(axes))
+    kshape = tuple(x.shape[i] for i in kept)
+    rows = moved.reshape(math.prod(kshape), -1) if moved.size else np.zeros((math.prod(kshape), 0))
+    exact = np.array([math.fsum(r) for r in rows], dtype=np.float64).reshape(kshape)
+    mag = np.abs(rows).sum(axis=1).reshape(kshape) if rows.size else np.zeros(kshape)
+    return exact, mag
+
+
+def assert_sum_accurate(result, x: np.ndarray, axis, keepdims: bool = False) -> None:
+    """`result` (pykernels) has np.sum's type/dtype/shape, is within the dtype's rounding of the
+    exact sum, and is at least as accurate as np.sum (up to the rounding slack of a float64
+    accumulation, n * eps64 * sum|x|)."""
+    x = np.asarray(x)
+    expected_np = np.sum(x, axis=axis, keepdims=keepdims)
+    assert type(result) is type(expected_np)
+    r = np.asarray(result)
+    assert r.dtype == x.dtype and r.shape == np.shape(expected_np)
+    axes = normalize_axes(axis, x.ndim)
+    exact, mag = exact_sum(x, axes)
+    n = max(1, math.prod(x.shape[a] for a in axes))
+    r_k = r.reshape(exact.shape).astype(np.float64)
+    np_k = np.asarray(expected_np).reshape(exact.shape).astype(np.float64)
+    err_pk = np.abs(r_k - exact)
+    err_np = np.abs(np_k - exact)
+    slack = n * np.finfo(np.float64).eps * mag
+    if x.dtype == np.float32:
+        # float32: rounding the exact sum to float32 costs at most half an ulp.
+        half_ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64) / 2
+        assert np.all(err_pk <= half_ulp + slack), (err_pk, half_ulp)
+        assert np.all(err_pk <= err_np + slack), (err_pk, err_np)
+    else:
+        # float64: no worse than NumPy or than a pairwise-summation bound, whichever is larger.
+        pairwise_bound = 2 * np.finfo(np.float64).eps * (math.log2(n) + 1) * mag
+        assert np.all(err_pk <= np.maximum(err_np, pairwise_bound) + 1e-300), (err_pk, err_np)

@@ -1,0 +1,216 @@
+"""Fused softmax + cross-entropy kernel and the losses: against the NumPy reference (float64 maths),
+finite differences (float64), generated shapes/dtypes (hypothesis), stability and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nn_helpers import assert_grad_close, numerical_grad
+
+import pykernels as pk
+from pykernels import losses, reference
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+
+
+@st.composite
+def sce_case(draw):
+    n = draw(st.integers(0, 40))
+    c = draw(st.integers(1, 13))
+    dt = draw(st.sampled_from(DTYPES))
+    scale = draw(st.sampled_from([1e-3, 1.0, 30.0]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    sparse = draw(st.booleans())
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((n, c)) * scale).astype(dt)
+    if sparse:
+        labels = rng.integers(0, c, size=n).astype(draw(st.sampled_from([np.int64, np.int32, np.uint8])))
+    else:
+        t = rng.random((n, c))
+        labels = (t / t.sum(axis=1, keepdims=True)).astype(dt)
+    return logits, labels
+
+
+@settings(max_examples=60, deadline=None)
+@given(sce_case())
+def test_softmax_cross_entropy_matches_reference(case):
+    logits, labels = case
+    before = logits.copy()
+    probs = np.empty_like(logits)
+    loss = pk.softmax_cross_entropy(logits, labels, probs=probs)
+    ref_probs = np.empty_like(logits)
+    ref = reference.softmax_cross_entropy(logits, labels, probs=ref_probs)
+    if logits.shape[0] == 0:
+        assert np.isnan(loss) and np.isnan(ref)
+    else:
+        assert loss == pytest.approx(ref, rel=1e-12 if logits.dtype == np.float64 else 1e-6, abs=1e-12)
+    np.testing.assert_allclose(probs, ref_probs, **TOL[logits.dtype.type])
+    d = pk.softmax_cross_entropy_backward(logits, labels)
+    assert d.dtype == logits.dtype and d.shape == logits.shape
+    np.testing.assert_allclose(d, reference.softmax_cross_entropy_backward(logits, labels), **TOL[logits.dtype.type])
+    # forward + backward in one call: the same loss and gradient
+    d2 = np.full_like(logits, np.nan)
+    p2 = np.full_like(logits, np.nan)
+    loss2 = pk.softmax_cross_entropy(logits, labels, probs=p2, dlogits=d2, dloss=0.5)
+    assert loss2 == loss or (np.isnan(loss) and np.isnan(loss2))
+    np.testing.assert_array_equal(p2, probs)
+    np.testing.assert_allclose(d2, 0.5 * d, **TOL[logits.dtype.type])
+    d3 = np.empty_like(logits)
+    reference.softmax_cross_entropy(logits, labels, dlogits=d3, dloss=0.5)
+    np.testing.assert_allclose(d2, d3, **TOL[logits.dtype.type])
+    np.testing.assert_array_equal(logits, before)  # inputs untouched
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_softmax_cross_entropy_gradient_finite_differences(sparse):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((6, 5))
+    t = rng.integers(0, 5, 6) if sparse else pk.to_categorical(rng.integers(0, 5, 6), 5, dtype="float64")
+    num = numerical_grad(lambda: pk.softmax_cross_entropy(z, t), z)
+    assert_grad_close(pk.softmax_cross_entropy_backward(z, t), num)
+    assert_grad_close(pk.softmax_cross_entropy_backward(z, t, dloss=2.5), 2.5 * num)
+
+
+def test_softmax_cross_entropy_is_stable_for_huge_logits():
+    z = np.array([[1e4, 0.0, -1e4], [-1e30, 1e30, 0.0]], np.float32)
+    loss = pk.softmax_cross_entropy(z, np.array([0, 0]))
+    # row 0: loss 0; row 1: logsumexp = 1e30, minus logit -1e30 -> 2e30; mean 1e30
+    assert np.isfinite(loss) and loss == pytest.approx(float(np.float32(1e30)), rel=1e-6)
+    d = pk.softmax_cross_entropy_backward(z, np.array([0, 1]))
+    assert np.all(np.isfinite(d))
+    np.testing.assert_allclose(d, [[0, 0, 0], [0, 0, 0]], atol=1e-7)
+
+
+def test_softmax_cross_entropy_in_place_and_preallocated():
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((7, 4)).astype(np.float32)
+    y = rng.integers(0, 4, 7)
+    expect = reference.softmax_cross_entropy_backward(z, y)
+    out = np.full_like(z, np.nan)
+    assert pk.softmax_cross_entropy_backward(z, y, dlogits=out) is out
+    np.testing.assert_allclose(out, expect, rtol=1e-5, atol=1e-7)
+    zz = z.copy()
+    pk.softmax_cross_entropy_backward(zz, y, dlogits=zz)  # exact aliasing is allowed
+    np.testing.assert_allclose(zz, expect, rtol=1e-5, atol=1e-7)
+    for k in (pk, reference):  # also forward + backward in one call, in place, sparse and dense targets
+        for t in (y, pk.to_categorical(y, 4)):
+            zz = z.copy()
+            loss = k.softmax_cross_entropy(zz, t, dlogits=zz)
+            assert loss == pytest.approx(reference.softmax_cross_entropy(z, y), rel=1e-6)
+            np.testing.assert_allclose(zz, expect, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="share memory"):
+        pk.softmax_cross_entropy(z, y, probs=out, dlogits=out)
+
+
+def test_softmax_cross_entropy_thread_invariant():
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((5000, 10)).astype(np.float32)
+    y = rng.integers(0, 10, 5000)
+    with pk.threads(1):
+        l1, d1 = pk.softmax_cross_entropy(z, y), pk.softmax_cross_entropy_backward(z, y)
+    with pk.threads(2):
+        l2, d2 = pk.softmax_cross_entropy(z, y), pk.softmax_cross_entropy_backward(z, y)
+    assert l1 == l2
+    np.testing.assert_array_equal(d1, d2)
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_softmax_cross_entropy_errors(backend):
+    k = pk._kernels.get_backend(backend)
+    z = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"label 4 at index 1 is out of range for 4 classes"):
+        k.softmax_cross_entropy(z, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"label -1 at index 0"):
+        k.softmax_cross_entropy_backward(z, np.array([-1, 0, 1]))
+    with pytest.raises(TypeError, match="sparse labels must be integers"):
+        k.softmax_cross_entropy(z, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match="labels has shape"):
+        k.softmax_cross_entropy(z, np.array([0, 1]))
+    with pytest.raises(ValueError, match="targets have shape"):
+        k.softmax_cross_entropy(z, np.zeros((3, 5), np.float32))
+    with pytest.raises(ValueError, match="2-d"):
+        k.softmax_cross_entropy(np.zeros(4, np.float32), np.array([0]))
+
+
+def test_softmax_cross_entropy_out_errors():
+    z = np.zeros((3, 4), np.float32)
+    y = np.array([0, 1, 2])
+    with pytest.raises(TypeError, match="dtype"):
+        pk.softmax_cross_entropy_backward(z, y, dlogits=np.zeros((3, 4), np.float64))
+    with pytest.raises(ValueError, match="shape"):
+        pk.softmax_cross_entropy_backward(z, y, dlogits=np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        pk.softmax_cross_entropy_backward(z, y, dlogits=np.zeros((4, 3), np.float32).T)
+    big = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match="partially overlaps"):
+        pk.softmax_cross_entropy_backward(big[:3], y, dlogits=big[1:])
+
+
+# ---- loss classes ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("cls,sparse", [(losses.SparseCategoricalCrossentropy, True),
+                                        (losses.CategoricalCrossentropy, False)])
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_crossentropy_losses_gradients(backend, cls, sparse, from_logits):
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((5, 4))
+    yp = z if from_logits else reference.softmax(z)
+    idx = rng.integers(0, 4, 5)
+    yt = idx if sparse else pk.to_categorical(idx, 4, dtype="float64")
+    loss = cls(from_logits=from_logits)
+    loss.set_backend(backend)
+    # value: against the direct formula
+    logp = np.log(reference.softmax(z))
+    expect = -np.mean(logp[np.arange(5), idx])
+    assert loss(yt, yp) == pytest.approx(expect, rel=1e-9)
+    num = numerical_grad(lambda: loss(yt, yp), yp)
+    assert_grad_close(loss.backward(yt, yp), num)
+
+
+def test_mean_squared_error():
+    rng = np.random.default_rng(4)
+    yp = rng.standard_normal((4, 3))
+    yt = rng.standard_normal((4, 3))
+    mse = losses.MeanSquaredError()
+    assert mse(yt, yp) == pytest.approx(np.mean((yp - yt) ** 2))
+    assert_grad_close(mse.backward(yt, yp), numerical_grad(lambda: mse(yt, yp), yp))
+    with pytest.raises(ValueError, match="shape"):
+        mse(yt[:2], yp)
+
+
+def test_loss_lookup_and_errors():
+    assert isinstance(losses.get("mse"), losses.MeanSquaredError)
+    with pytest.raises(ValueError, match="unknown loss"):
+        losses.get("hinge")
+    with pytest.raises(ValueError, match="class indices"):
+        losses.SparseCategoricalCrossentropy()(np.zeros((2, 2)), np.full((2, 3), 1 / 3))
+
+
+def test_to_categorical():
+    np.testing.assert_array_equal(pk.to_categorical([2, 0], 3), [[0, 0, 1], [1, 0, 0]])
+    assert pk.to_categorical(np.array([1, 0])).dtype == np.float32
+    assert pk.to_categorical(np.array([[1], [0]]), 2).shape == (2, 2)
+    with pytest.raises(ValueError, match="out of range"):
+        pk.to_categorical([3], 3)
+    with pytest.raises(ValueError, match="negative"):
+        pk.to_categorical([-1], 3)
+    with pytest.raises(ValueError, match="integer"):
+        pk.to_categorical([0.5], 3)
+
+
+@pytest.mark.parametrize("view", ["transposed", "strided", "reversed"])
+def test_softmax_cross_entropy_non_contiguous_inputs(view):
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((12, 10)).astype(np.float32)
+    z = {"transposed": base.T[:, :6].T, "strided": base[::2], "reversed": base[::-1, ::-1]}[view]
+    z0 = z.copy()
+    y = rng.integers(0, z.shape[1], z.shape[0]).astype(np.int32)[::1]
+    ys = np.repeat(y, 2)[::2]  # non-contiguous labels too
+    assert pk.softmax_cross_entropy(z, ys) == pytest.approx(reference.softmax_cross_entropy(z0, y), rel=1e-6)
+    np.testing.assert_allclose(pk.softmax_cross_entropy_backward(z, ys),
+                               reference.softmax_cross_entropy_backward(z0, y), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(z, z0)
