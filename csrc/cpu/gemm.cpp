@@ -2,12 +2,11 @@
 // routines of gemm_<isa>.cpp, the matrix-vector path, the batched driver for N-d dot/matmul, and
 // the naive reference.
 //
-// Loops:  for jc (NC columns of C):          pack B panel K x NC  (threads split its NR micro-panels)
-//           parallel over threads (each owns a range of C's rows OR of C's columns, never of K):
+// Loops:  one parallel region; each thread owns a range of C's rows OR of C's columns (never of K):
+//           for jc (NC columns of C):  pack the B micro-panels it needs, K x NC (thread-local)
 //             for pc (KC):  for ic (MC rows): pack A block MC x KC  (thread-local workspace)
 //                                             for jr (NR): for ir (MR): micro-kernel (+ epilogue on
 //                                             the last pc: bias, relu)
-// When threads split the columns, each packs its own B micro-panels inside the one parallel region.
 // Shape-driven special cases (gemm_t): M == 1 or N == 1 -> matrix-vector kernel; M <= MR (or
 // N <= MR with a column-contiguous A, run as C^T = B^T A^T) -> B read in place, unpacked (each B
 // element is used once); N <= 2 vectors -> the narrow kernel (only B packed, A read in place).
@@ -225,10 +224,9 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   }
 
   const int64_t rt = ceil_div(M, MR), ct = ceil_div(N, NR);
-  // Split C's rows (B panel packed once, shared by the threads: two parallel regions per NC panel)
-  // or its columns (each thread packs its own B micro-panels and all of A: one parallel region).
-  // Cost in micro-tile units; packing an MR-row panel of A (register transposes) costs about a
-  // quarter of a tile.
+  // Split C's rows (each thread packs all of B and its rows of A) or its columns (each thread packs
+  // its own B micro-panels and all of A). Cost in micro-tile units: packing an MR-row panel of A
+  // (register transposes) costs about a quarter of a tile, an NR-wide panel of B about 0.4.
   // B read in place (not packed) when its rows are contiguous and every B element is used by a
   // single row tile (M <= MR): packing would cost as much as the product. A partial last
   // micro-panel is still packed (the kernel loads whole NR-wide rows). Threads then split columns.
@@ -238,8 +236,8 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
     split_rows = false;
     nt = int(std::min<int64_t>(nt, ct));
   } else if (nt > 1) {
-    const int64_t cost_rows = ceil_div(rt, nt) * ct;
-    const int64_t cost_cols = rt * ceil_div(ct, nt) + ceil_div(rt, 4);
+    const int64_t cost_rows = ceil_div(rt, nt) * ct + ceil_div(2 * ct, 5);  // + packing all of B
+    const int64_t cost_cols = rt * ceil_div(ct, nt) + ceil_div(rt, 4);      // + packing all of A
     split_rows = cost_rows <= cost_cols;
     nt = int(std::min<int64_t>(nt, split_rows ? rt : ct));
   }
@@ -249,13 +247,13 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
 
 
   T* bpack = nullptr;
-  if ((nt <= 1 || split_rows) && !direct_b)
+  if (nt <= 1 && !direct_b)
     bpack = static_cast<T*>(tl_bpack.get(size_t(NC) * size_t(K) * sizeof(T)));
 
   // Packs micro-panels [q0, q1) of the B panel starting at column jc (width nc), laid out as
   // [pc block][micro-panel][k][NR].
   // dst holds micro-panels [qb, qb + ncp/NR) of this B panel.
-  auto pack_b = [&](T* dst, int64_t ncp, int64_t qb, int64_t jc, int64_t nc, int64_t q0, int64_t q1) {
+  auto pack_b = [&](T* dst, int64_t ncp, int64_t qb, int64_t jc, int64_t nc, int64_t q0, int64_t q1, bool sums) {
     if (q0 >= q1) return;
     const int64_t j = jc + q0 * NR;
     const int64_t nn = std::min(q1 * NR, nc) - q0 * NR;
@@ -263,7 +261,7 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
       const int64_t kc = std::min(KC, K - pc);
       g.pack_b(dst + pc * ncp + (q0 - qb) * kc * NR, p.B + pc * p.rsb + j * p.csb, p.rsb, p.csb, kc, nn,
                p.bmask ? p.bmask + pc * p.bmrs + j * p.bmcs : nullptr, p.bmrs, p.bmcs,
-               p.b_colsum ? p.b_colsum + j : nullptr);
+               (sums && p.b_colsum) ? p.b_colsum + j : nullptr);
     }
   };
 
@@ -287,7 +285,7 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
       ncp = (q1 - q0) * NR;
       qb = q0;
       T* own = static_cast<T*>(tl_bown.get(size_t(std::max<int64_t>(ncp, NR)) * size_t(K) * sizeof(T)));
-      pack_b(own, ncp, qb, jc, nc, q0, q1);
+      pack_b(own, ncp, qb, jc, nc, q0, q1, !split_rows || t == 0);  // each column summed once
       bsrc = own;
     }
     const bool own_rowsum = p.a_rowsum && jc == 0 && (split_rows || t == 0);
@@ -332,19 +330,15 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   if (nt <= 1) {
     for (int64_t jc = 0; jc < N; jc += NC) {
       const int64_t nc = std::min(NC, N - jc);
-      if (!direct_b) pack_b(bpack, ceil_div(nc, NR) * NR, 0, jc, nc, 0, ceil_div(nc, NR));
+      if (!direct_b) pack_b(bpack, ceil_div(nc, NR) * NR, 0, jc, nc, 0, ceil_div(nc, NR), true);
       compute(jc, nc, 0, false);
     }
-  } else if (split_rows) {
-    for (int64_t jc = 0; jc < N; jc += NC) {
-      const int64_t nc = std::min(NC, N - jc);
-      const int64_t np = ceil_div(nc, NR);
-      parallel_for(np, 1, 1, [&](int64_t b, int64_t e) { pack_b(bpack, np * NR, 0, jc, nc, b, e); });
-      parallel_for(nt, 1, 1, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) compute(jc, nc, t, false);
-      });
-    }
   } else {
+    // One parallel region per product, no barrier inside: with a row split every thread packs the
+    // whole B panel for itself (a K x NC copy, ~1% of its share of the work for n >= 512) instead
+    // of sharing one packed panel, which would need a second region (or a barrier) per panel.
+    // Fewer synchronisation points matter on a shared machine, where a team member that is not
+    // scheduled stalls every barrier for a time slice.
     parallel_for(nt, 1, 1, [&](int64_t b, int64_t e) {
       for (int64_t jc = 0; jc < N; jc += NC) {
         const int64_t nc = std::min(NC, N - jc);
