@@ -242,7 +242,10 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
     nt = int(std::min<int64_t>(nt, split_rows ? rt : ct));
   }
 
-  int64_t nc_cap = std::max<int64_t>(1, kPackedBBudget / std::max<int64_t>(1, K * esz * NR)) * NR;
+  // With a row split every thread holds its own copy of the panel: share the budget between them
+  // (NC only decides which columns go together; results do not depend on it).
+  const int64_t budget = (nt > 1 && split_rows) ? kPackedBBudget / nt : kPackedBBudget;
+  int64_t nc_cap = std::max<int64_t>(1, budget / std::max<int64_t>(1, K * esz * NR)) * NR;
   const int64_t NC = std::min(ceil_div(N, NR) * NR, nc_cap);
 
 
