@@ -209,7 +209,8 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   const int64_t M = p.M, N = p.N, K = p.K;
   const int64_t MR = g.mr, NR = g.nr, MC = g.mc;
   // K blocks of equal size (at most g.kc; a multiple of 8): no short last block (K = 784 is
-  // 3 x 264 rather than 384 + 384 + 16). Depends on K only, so still the same for every thread count.
+  // 2 x 392 rather than 448 + 336). Depends on K only, so the same for every thread count (the K
+  // blocking fixes the order of the sums).
   const int64_t KC = std::min<int64_t>(g.kc, (ceil_div(K, ceil_div(K, g.kc)) + 7) / 8 * 8);
   const int64_t esz = int64_t(sizeof(T));
 
@@ -293,13 +294,16 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
     }
     const bool own_rowsum = p.a_rowsum && jc == 0 && (split_rows || t == 0);
     if (q0 == q1 && !own_rowsum) return;
+    // Row blocks of equal size (multiples of MR, at most MC): no short last block, whose B
+    // micro-panels would be reused by only a few A micro-panels.
+    const int64_t MCe = std::max<int64_t>(MR, ceil_div(ceil_div(r1 - r0, ceil_div(r1 - r0, MC)), MR) * MR);
     T* apack = static_cast<T*>(tl_apack.get(size_t(MC) * size_t(KC) * sizeof(T)));
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const bool last = pc + kc == K;
       const int load_c = (pc > 0 || p.accumulate) ? 1 : 0;
-      for (int64_t ic = r0; ic < r1; ic += MC) {
-        const int64_t mc = std::min(MC, r1 - ic);
+      for (int64_t ic = r0; ic < r1; ic += MCe) {
+        const int64_t mc = std::min(MCe, r1 - ic);
         g.pack_a(apack, p.A + ic * p.rsa + pc * p.csa, p.rsa, p.csa, mc, kc,
                  p.amask ? p.amask + ic * p.amrs + pc * p.amcs : nullptr, p.amrs, p.amcs,
                  own_rowsum ? p.a_rowsum + ic : nullptr);

@@ -8,15 +8,16 @@
 // useful) instead of 10 tiles with 12 padded rows (91%); square sizes lose nothing measurable.
 //
 // Cache blocks (Zen5 VM: L1d 48 KiB/core, L2 1 MiB/core, L3 32 MiB shared; lscpu):
-//  - KC = 384 (gemm.cpp evens the K blocks out, so at most 384): the packed B micro-panel is
-//    KC x NR = 384 x 32 x 4 B = 48 KiB, the L1 size; it is reused by the MC/MR A micro-panels
-//    (12 x 384 x 4 B = 18 KiB each) streaming from L2. Measured (1 thread, process time,
-//    interleaved runs on the busy VM): KC = 384 gave 181 vs 171 GFLOP/s (n = 2048) and 183 vs
-//    176 (n = 1024) over KC = 256; KC = 192 was slower (165 vs 178 at n = 1024). Fewer K blocks
-//    also mean fewer passes over C.
-//  - MC = 240 (20 x MR): the packed A block MC x KC = 360 KiB (fp32) sits in L2 with room for the
-//    B micro-panels and C lines passing through. fp64: KC = 256, MC = 336 (688 KiB, more reuse of
-//    each B micro-panel: 84 vs 80 GFLOP/s at n = 1024 against MC = 168; KC = 192 was slower).
+//  - KC = 448, MC = 192 (fp32), chosen by measurement: interleaved runs in one process (1 thread,
+//    median of 7 rounds, bench-like sizes) of (KC, MC) in {192..640} x {144..480}: (448, 192) was
+//    best or within noise of the best everywhere; in one run n = 1024: 199 GFLOP/s vs 196 for
+//    (384, 240); n = 2048: 197 vs 184; (128,784)x(784,512): 205 vs 202 ((256, 336) gave 196, 176
+//    and 193 in an earlier run). gemm.cpp evens the blocks out (K = 1024 -> 3 x 344, K = 784 ->
+//    2 x 392), so the
+//    packed B micro-panel is KC x 32 x 4 B = 43-56 KiB (about L1) and the A block MC x KC
+//    = 192 x 448 x 4 B = 336 KiB sits in L2 (1 MiB).
+//  - fp64: KC = 256, MC = 336 (688 KiB; 84 vs 80 GFLOP/s at n = 1024 against MC = 168; KC = 192
+//    was slower).
 //  - NC (gemm.cpp): the packed B panel K x NC is kept <= 8 MiB, an L3-resident slice.
 // Packing of row-major A and column-major B goes through 16 x 16 (8 x 8 for doubles) register
 // transposes, so transposed operands cost no more than contiguous ones.
@@ -219,7 +220,7 @@ struct VecD {
 
 constexpr int kMrF = 12, kNvF = 2;  // 12 x 32 floats
 constexpr int kMrD = 12, kNvD = 2;  // 12 x 16 doubles
-constexpr int64_t kKcF = 384, kMcF = 240;
+constexpr int64_t kKcF = 448, kMcF = 192;
 constexpr int64_t kKcD = 256, kMcD = 336;
 
 // Dot-form narrow kernel: 4 rows x 5 columns of accumulators (20 + 4 + 5 vector registers).
