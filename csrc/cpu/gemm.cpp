@@ -297,7 +297,7 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
     // Row blocks of equal size (multiples of MR, at most MC): no short last block, whose B
     // micro-panels would be reused by only a few A micro-panels.
     const int64_t MCe = std::max<int64_t>(MR, ceil_div(ceil_div(r1 - r0, ceil_div(r1 - r0, MC)), MR) * MR);
-    T* apack = static_cast<T*>(tl_apack.get(size_t(MC) * size_t(KC) * sizeof(T)));
+    T* apack = static_cast<T*>(tl_apack.get(size_t(MCe) * size_t(KC) * sizeof(T)));  // MCe may exceed MC
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       const bool last = pc + kc == K;
