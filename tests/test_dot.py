@@ -284,3 +284,15 @@ def test_gemm_naive_reference(dt):
 
 def test_fma_peak_is_measured():
     assert pk._core._fma_peak_gflops(0.01, 1) > 0.1
+
+
+@pytest.mark.parametrize("a_shape,b_shape", [((0, 0, 3), (3, 2)), ((2, 0, 3), (3, 4)), ((0, 2, 3), (5, 3, 0)),
+                                             ((3,), (0, 0, 3, 2)), ((2, 0, 3), (3,))])
+def test_dot_empty_results(a_shape, b_shape):
+    # Empty results (whose C-contiguous strides can be 0 on non-empty dims) are never written.
+    a, b = np.ones(a_shape), np.ones(b_shape)
+    r = pk.dot(a, b)
+    assert r.shape == np.dot(a, b).shape
+    da, db = pk.dot_backward(np.ones(r.shape), a, b)
+    np.testing.assert_array_equal(da, np.zeros(a_shape))
+    np.testing.assert_array_equal(db, np.zeros(b_shape))

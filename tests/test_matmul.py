@@ -177,3 +177,13 @@ def test_matmul_bit_identical_across_threads():
     np.testing.assert_array_equal(r1, r2)
     for x, y in zip(g1, g2):
         np.testing.assert_array_equal(x, y)
+
+
+def test_matmul_empty_results():
+    for a_shape, b_shape in [((0, 0, 2, 3), (3, 4)), ((2, 0, 2, 3), (1, 3, 4)), ((0, 3), (3, 2))]:
+        a, b = np.ones(a_shape), np.ones(b_shape)
+        r = pk.matmul(a, b)
+        assert r.shape == np.matmul(a, b).shape
+        da, db = pk.matmul_backward(np.ones(r.shape), a, b)
+        np.testing.assert_array_equal(da, np.zeros(a_shape))
+        np.testing.assert_array_equal(db, np.zeros(b_shape))

@@ -181,7 +181,7 @@ py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& 
     tmp = new_array(dt, shape);  // out aliases an input: compute into a temporary, then copy
     rv = view_of(tmp);
   }
-  {
+  if (rv.size() > 0) {  // an empty result has nothing to write (and C-contiguous zero strides)
     NoGil nogil(product_flops(rv, d.K));
     dot_views(rv, va, vb, d);
   }
@@ -290,7 +290,7 @@ py::object matmul_call(const py::handle& a, const py::handle& b, const py::handl
     tmp = new_array(dt, shape);
     rv = view_of(tmp);
   }
-  {
+  if (rv.size() > 0) {
     NoGil nogil(product_flops(rv, d.K));
     const MatmulViews m = matmul_operands(rv, va, vb, d);
     gemm_batched(dt, d.ns, d.stack, d.M, d.N, d.K, m.C, m.A, m.B);
@@ -378,7 +378,7 @@ py::tuple dot_backward_call(const py::handle& dout, const py::handle& a, const p
     A.cs = dN;
     B.rs = bN;
     B.cs = bK;
-    gemm_batched(dt, nb, bshape.data(), d.M, d.K, d.N, C, A, B);
+    if (vda.size() > 0) gemm_batched(dt, nb, bshape.data(), d.M, d.K, d.N, C, A, B);
     // db[q] (K,N) = sum_i a[i]^T (K,M) . dout[i,:,q,:] (M,N)
     BatchedOperand C2, A2, B2;
     C2.data = vdb.data;
@@ -400,7 +400,7 @@ py::tuple dot_backward_call(const py::handle& dout, const py::handle& a, const p
     A2.cs = aM;
     B2.rs = dM;
     B2.cs = dN;
-    gemm_batched(dt, nb, bshape.data(), d.K, d.N, d.M, C2, A2, B2);
+    if (vdb.size() > 0) gemm_batched(dt, nb, bshape.data(), d.K, d.N, d.M, C2, A2, B2);
   }
   return py::make_tuple(as_result(da), as_result(db));
 }
@@ -445,7 +445,7 @@ py::tuple matmul_backward_call(const py::handle& dout, const py::handle& a, cons
     A.cs = dN;
     B.rs = d.bn ? vb.strides[vb.ndim - 1] : 0;
     B.cs = vb.strides[d.bn ? vb.ndim - 2 : 0];
-    gemm_batched(dt, d.ns, d.stack, d.M, d.K, d.N, C, A, B);
+    if (vda.size() > 0) gemm_batched(dt, d.ns, d.stack, d.M, d.K, d.N, C, A, B);
     // db (K,N) = a^T (K,M) . dout (M,N)
     C2.rs = vdb.strides[d.bn ? vdb.ndim - 2 : 0];
     C2.cs = d.bn ? vdb.strides[vdb.ndim - 1] : 0;
@@ -453,7 +453,7 @@ py::tuple matmul_backward_call(const py::handle& dout, const py::handle& a, cons
     A2.cs = d.am ? va.strides[va.ndim - 2] : 0;
     B2.rs = dM;
     B2.cs = dN;
-    gemm_batched(dt, d.ns, d.stack, d.K, d.N, d.M, C2, A2, B2);
+    if (vdb.size() > 0) gemm_batched(dt, d.ns, d.stack, d.K, d.N, d.M, C2, A2, B2);
   }
   return py::make_tuple(as_result(da), as_result(db));
 }

@@ -98,7 +98,8 @@ void gemm_naive(DType dt, int64_t M, int64_t N, int64_t K, void* C, int64_t rsc,
 // 2-d matrix at X.data + sum_d b[d]*X.bstride[d]. A batch dimension where C's stride is 0 (and the
 // size > 1) is a reduction: those products are summed into the same C block in a fixed order
 // (deterministic). Dimensions are folded into M, N or K when the strides allow (so a contiguous
-// (P,Q,K)x(K,N) is one (P*Q,K)x(K,N) GEMM).
+// (P,Q,K)x(K,N) is one (P*Q,K)x(K,N) GEMM). C must have at least one element: an empty NumPy
+// array can have zero strides on its non-empty dims, which would look like reduction dims here.
 struct BatchedOperand {
   void* data = nullptr;
   int64_t bstrides[kMaxDims] = {};
