@@ -139,6 +139,54 @@ def render(data: dict, json_path: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def render_dot(data: dict, json_path: str) -> str:
+    """Matrix products (bench_dot.py): GFLOP/s per implementation and thread count, the ratio to
+    NumPy/OpenBLAS at the same thread count, and pykernels' share of the FMA peak measured in the
+    same run (test_fma_peak)."""
+    peak: dict = {}
+    rows: dict = {}
+    for b in data.get("benchmarks", []):
+        e = b.get("extra_info", {})
+        if e.get("impl") == "fma_peak":
+            peak[int(e["threads"])] = float(e["peak_gflops"])
+            continue
+        if "flops" not in e or "case" not in e:
+            continue
+        key = (e["case"], e.get("dtype", "float32"))
+        rows.setdefault(key, {})[(e["impl"], int(e["threads"]))] = b["stats"]["median"]
+    if not rows:
+        return ""
+    flops_of = {}
+    for b in data.get("benchmarks", []):
+        e = b.get("extra_info", {})
+        if "flops" in e and "case" in e:
+            flops_of[(e["case"], e.get("dtype", "float32"))] = float(e["flops"])
+    threads = sorted({t for r in rows.values() for (_, t) in r})
+    impls = [i for i in ("numpy", "pykernels", "torch", "naive") if any(i == k[0] for r in rows.values() for k in r)]
+    out = ["### Matrix products (dot, matmul, fused dense)", ""]
+    out += machine_block(data, json_path)[:1] + machine_block(data, json_path)[2:]
+    if peak:
+        out.append("- FMA peak measured in the same run (independent FMA chains, `_core._fma_peak_gflops`): "
+                   + ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t in sorted(peak)))
+    head = "| case | dtype | " + " | ".join(f"{i} {t}t" for t in threads for i in impls)
+    head += " | " + " | ".join(f"pk/NumPy {t}t" for t in threads) + " | " + " | ".join(f"pk % peak {t}t" for t in threads) + " |"
+    out += ["", "GFLOP/s (median time in parentheses):", "", head,
+            "|---|---|" + "---:|" * (len(threads) * len(impls) + 2 * len(threads))]
+    for key in sorted(rows, key=lambda k: (list(rows).index(k))):
+        r, fl = rows[key], flops_of[key]
+        cells = []
+        for t in threads:
+            for i in impls:
+                m = r.get((i, t))
+                cells.append("" if m is None else f"{fl / m / 1e9:.1f} ({fmt_time(m)})")
+        ratios = [fmt_ratio(r[("numpy", t)] / r[("pykernels", t)]) if ("numpy", t) in r and ("pykernels", t) in r
+                  else "" for t in threads]
+        pct = [f"{100 * fl / r[('pykernels', t)] / 1e9 / peak[t]:.0f}%" if ("pykernels", t) in r and t in peak
+               else "" for t in threads]
+        out.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells + ratios + pct) + " |")
+    return "\n".join(out) + "\n"
+
+
 def update_section(path: str, section: str, body: str) -> None:
     begin, end = f"<!-- BEGIN {section} -->", f"<!-- END {section} -->"
     text = ""
@@ -162,11 +210,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("json", help="pytest-benchmark JSON file")
     p.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
-    p.add_argument("--section", default="elementwise")
+    p.add_argument("--section", default="elementwise", help="elementwise or dot (the table format)")
     p.add_argument("--stdout", action="store_true", help="print the tables instead of updating the file")
     args = p.parse_args(argv)
     data = load(args.json)
-    body = render(data, args.json)
+    body = render_dot(data, args.json) if args.section == "dot" else render(data, args.json)
     if args.stdout:
         print(body)
     else:
