@@ -14,12 +14,20 @@ otherwise printed at the end and stored in the JSON).
 
 from __future__ import annotations
 
+import glob
 import os
 import platform
 import sys
 
 import numpy as np
 import pytest
+
+# `python -m pytest` run from the repository root puts the root first on sys.path, and the source
+# pykernels/ there (no compiled _core) would shadow the installed package: drop the root from
+# sys.path unless the source tree holds a built _core (in-place build).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not glob.glob(os.path.join(_ROOT, "pykernels", "_core*")):
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
 
 import pykernels as pk
 

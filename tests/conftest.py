@@ -9,11 +9,20 @@ Choose explicitly with ``HYPOTHESIS_PROFILE=dev|ci``.
 
 from __future__ import annotations
 
+import glob
 import os
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+# `python -m pytest` run from the repository root puts the root first on sys.path, and the source
+# pykernels/ there (no compiled _core) would shadow the installed package: drop the root from
+# sys.path unless the source tree holds a built _core (in-place build).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not glob.glob(os.path.join(_ROOT, "pykernels", "_core*")):
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
 
 import pykernels as pk
 from pykernels import _core
@@ -69,3 +78,11 @@ def _restore_runtime_state():
     yield
     pk.set_num_threads(threads)
     _core._set_isa(isa_)
+
+
+@pytest.fixture(scope="session")
+def neutral_cwd(tmp_path_factory):
+    """Working directory for `python -c` / `python -m` subprocesses: those put the cwd first on
+    sys.path, and from the repository root the source pykernels/ (without the compiled _core)
+    would shadow the installed package."""
+    return tmp_path_factory.mktemp("cwd")
