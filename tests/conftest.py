@@ -4,7 +4,8 @@ Hypothesis profiles (REFERENCES.md C4):
   * ``dev`` (default locally): 50 examples, random, no deadline;
   * ``ci`` (default when the ``CI`` environment variable is set): derandomized, so every CI run
     checks the same examples, and failing examples are printed as reproduction blobs.
-Choose explicitly with ``HYPOTHESIS_PROFILE=dev|ci``.
+  * ``thorough``: 1000 examples per test, for bug hunts.
+Choose explicitly with ``HYPOTHESIS_PROFILE=dev|ci|thorough``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=_SUPPRESS,
 )
+# "thorough": for bug hunts and nightly runs (HYPOTHESIS_PROFILE=thorough), not for CI.
+settings.register_profile("thorough", max_examples=1000, deadline=None, suppress_health_check=_SUPPRESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # Instruction sets in dispatch order; the CPU supports a prefix of this list.
