@@ -95,6 +95,9 @@ def machine_block(data: dict, json_path: str) -> list[str]:
         f"numpy {m.get('numpy', '?')}, torch {m.get('torch') or 'not installed'}",
         "- env: " + ", ".join(f"{k}={v}" for k, v in env.items() if v is not None) if any(env.values())
         else "- env: OMP_NUM_THREADS/OPENBLAS_* unset",
+        f"- load average (1/5/15 min) at start {m.get('loadavg_start')}, at end {m.get('loadavg_end')} "
+        f"(the benchmark itself adds ~1-2; more means other processes shared the {m.get('cores', '?')} cores "
+        "and multi-thread timings are noisy)",
         f"- run: {data.get('datetime', '?')}, source `{os.path.basename(json_path)}`; medians of pytest-benchmark "
         "rounds; 'vs NumPy' = NumPy median / pykernels-all median (>1 = faster), same run",
     ]
@@ -126,7 +129,7 @@ def render(data: dict, json_path: str) -> str:
         peak = stream_peak(stream, nbytes)
         pct = f"{100 * gbs / peak:.0f}%" if gbs and peak else ""
         out.append(
-            f"| {OP_LABEL.get(op, op)} | {dt} | {size:.0e} | {'yes' if var == 'out' else 'no'} | "
+            f"| {OP_LABEL.get(op, op)} | {dt} | {f'{size:.0e}'.replace('e+0', 'e')} | {'yes' if var == 'out' else 'no'} | "
             + " | ".join(fmt_time(med.get(i)) for i in IMPL_ORDER)
             + f" | {fmt_ratio(vs_np)} | {fmt_ratio(vs_t)} | {'' if gbs is None else f'{gbs:.1f}'} | {pct} |"
         )

@@ -135,7 +135,7 @@ def test_inputs_unmodified_after_errors():
     np.testing.assert_array_equal(x, c)
 
 
-def test_nothing_crashes_on_a_bad_input_barrage():
+def test_nothing_crashes_on_a_bad_input_barrage(neutral_cwd):
     """Many bad calls in a subprocess: it must exit normally (no segfault/abort)."""
     script = r"""
 import numpy as np, pykernels as pk
@@ -159,7 +159,7 @@ for a in bad:
             n += 1
 print("ok", n)
 """
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=neutral_cwd)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.startswith("ok")
 
