@@ -26,7 +26,7 @@ import pytest
 # pykernels/ there (no compiled _core) would shadow the installed package: drop the root from
 # sys.path unless the source tree holds a built _core (in-place build).
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if not glob.glob(os.path.join(_ROOT, "pykernels", "_core*")):
+if not any(glob.glob(os.path.join(_ROOT, "pykernels", pat)) for pat in ("_core*.so", "_core*.pyd")):
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
 
 import pykernels as pk

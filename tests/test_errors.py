@@ -168,3 +168,14 @@ print("ok", n)
 def test_python_int_overflow(op):
     with pytest.raises(OverflowError):
         op.pk_fn(np.ones(2), 10**400)
+
+
+def test_two_python_ints_raise_instead_of_changing_the_dtype():
+    """np.add(1, 2) is an int64; pykernels computes in floats only, so it says so rather than
+    silently returning float64 3.0. A float on either side is fine (NumPy gives float64 too)."""
+    with pytest.raises(TypeError, match="Python ints"):
+        pk.add(1, 2)
+    with pytest.raises(TypeError, match="Python ints"):
+        pk.maximum(True, 3)
+    r = pk.add(1, 2.0)
+    assert r == np.add(1, 2.0) and type(r) is type(np.add(1, 2.0))
