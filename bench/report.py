@@ -95,6 +95,9 @@ def machine_block(data: dict, json_path: str) -> list[str]:
         f"numpy {m.get('numpy', '?')}, torch {m.get('torch') or 'not installed'}",
         "- env: " + ", ".join(f"{k}={v}" for k, v in env.items() if v is not None) if any(env.values())
         else "- env: OMP_NUM_THREADS/OPENBLAS_* unset",
+        f"- load average (1/5/15 min) at start {m.get('loadavg_start')}, at end {m.get('loadavg_end')} "
+        f"(the benchmark itself adds ~1-2; more means other processes shared the {m.get('cores', '?')} cores "
+        "and multi-thread timings are noisy)",
         f"- run: {data.get('datetime', '?')}, source `{os.path.basename(json_path)}`; medians of pytest-benchmark "
         "rounds; 'vs NumPy' = NumPy median / pykernels-all median (>1 = faster), same run",
     ]
@@ -126,7 +129,7 @@ def render(data: dict, json_path: str) -> str:
         peak = stream_peak(stream, nbytes)
         pct = f"{100 * gbs / peak:.0f}%" if gbs and peak else ""
         out.append(
-            f"| {OP_LABEL.get(op, op)} | {dt} | {size:.0e} | {'yes' if var == 'out' else 'no'} | "
+            f"| {OP_LABEL.get(op, op)} | {dt} | {f'{size:.0e}'.replace('e+0', 'e')} | {'yes' if var == 'out' else 'no'} | "
             + " | ".join(fmt_time(med.get(i)) for i in IMPL_ORDER)
             + f" | {fmt_ratio(vs_np)} | {fmt_ratio(vs_t)} | {'' if gbs is None else f'{gbs:.1f}'} | {pct} |"
         )
@@ -136,6 +139,54 @@ def render(data: dict, json_path: str) -> str:
 
         out += ["", "STREAM-style bandwidth measured in the same session (float64, best of several runs; "
                 "bytes counted as in STREAM, bench/stream.py):", "", stream_mod.format_table(stream)]
+    return "\n".join(out) + "\n"
+
+
+def render_dot(data: dict, json_path: str) -> str:
+    """Matrix products (bench_dot.py): GFLOP/s per implementation and thread count, the ratio to
+    NumPy/OpenBLAS at the same thread count, and pykernels' share of the FMA peak measured in the
+    same run (test_fma_peak)."""
+    peak: dict = {}
+    rows: dict = {}
+    for b in data.get("benchmarks", []):
+        e = b.get("extra_info", {})
+        if e.get("impl") == "fma_peak":
+            peak[int(e["threads"])] = float(e["peak_gflops"])
+            continue
+        if "flops" not in e or "case" not in e:
+            continue
+        key = (e["case"], e.get("dtype", "float32"))
+        rows.setdefault(key, {})[(e["impl"], int(e["threads"]))] = b["stats"]["median"]
+    if not rows:
+        return ""
+    flops_of = {}
+    for b in data.get("benchmarks", []):
+        e = b.get("extra_info", {})
+        if "flops" in e and "case" in e:
+            flops_of[(e["case"], e.get("dtype", "float32"))] = float(e["flops"])
+    threads = sorted({t for r in rows.values() for (_, t) in r})
+    impls = [i for i in ("numpy", "pykernels", "torch", "naive") if any(i == k[0] for r in rows.values() for k in r)]
+    out = ["### Matrix products (dot, matmul, fused dense)", ""]
+    out += machine_block(data, json_path)[:1] + machine_block(data, json_path)[2:]
+    if peak:
+        out.append("- FMA peak measured in the same run (independent FMA chains, `_core._fma_peak_gflops`): "
+                   + ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t in sorted(peak)))
+    head = "| case | dtype | " + " | ".join(f"{i} {t}t" for t in threads for i in impls)
+    head += " | " + " | ".join(f"pk/NumPy {t}t" for t in threads) + " | " + " | ".join(f"pk % peak {t}t" for t in threads) + " |"
+    out += ["", "GFLOP/s (median time in parentheses):", "", head,
+            "|---|---|" + "---:|" * (len(threads) * len(impls) + 2 * len(threads))]
+    for key in sorted(rows, key=lambda k: (list(rows).index(k))):
+        r, fl = rows[key], flops_of[key]
+        cells = []
+        for t in threads:
+            for i in impls:
+                m = r.get((i, t))
+                cells.append("" if m is None else f"{fl / m / 1e9:.1f} ({fmt_time(m)})")
+        ratios = [fmt_ratio(r[("numpy", t)] / r[("pykernels", t)]) if ("numpy", t) in r and ("pykernels", t) in r
+                  else "" for t in threads]
+        pct = [f"{100 * fl / r[('pykernels', t)] / 1e9 / peak[t]:.0f}%" if ("pykernels", t) in r and t in peak
+               else "" for t in threads]
+        out.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells + ratios + pct) + " |")
     return "\n".join(out) + "\n"
 
 
@@ -162,11 +213,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("json", help="pytest-benchmark JSON file")
     p.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
-    p.add_argument("--section", default="elementwise")
+    p.add_argument("--section", default="elementwise", help="elementwise or dot (the table format)")
     p.add_argument("--stdout", action="store_true", help="print the tables instead of updating the file")
     args = p.parse_args(argv)
     data = load(args.json)
-    body = render(data, args.json)
+    body = render_dot(data, args.json) if args.section == "dot" else render(data, args.json)
     if args.stdout:
         print(body)
     else:

@@ -4,7 +4,7 @@ NumPy) and, when installed, PyTorch - same initial weights (Keras glorot_uniform
 once per seed), same batches (one permutation per epoch from the same generator), same thread count.
 
 Each (implementation, seed) runs in its own subprocess so that its peak RSS (ru_maxrss) is its own.
-Prints a table and writes bench/RESULTS.md (``--out``).
+Prints a table and updates the ``train_mnist`` section of bench/RESULTS.md (``--out``).
 
     python bench/train_mnist.py                       # 5 epochs, seeds 0 1 2, 2 threads
     python bench/train_mnist.py --epochs 1 --seeds 0 --impl pykernels torch
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     md = [
-        "# bench/train_mnist.py results",
+        "### Training the book's MNIST model (bench/train_mnist.py)",
         "",
         f"Command: `python bench/train_mnist.py --epochs {args.epochs} --threads "
         f"{' '.join(map(str, args.threads))} --seeds {' '.join(map(str, args.seeds))} --impl {' '.join(args.impl)}`",
@@ -198,11 +198,14 @@ def main(argv=None) -> int:
         table, per_run = _run_table(args, impls, threads)
         if table is None:
             return 1
-        md += ["", f"## {threads} thread(s)", "", table, "", "Per run (seconds per epoch):", "", *per_run]
+        md += ["", f"#### {threads} thread(s)", "", table, "", "Per run (seconds per epoch):", "", *per_run]
     if skipped:
         md += ["", f"Not installed, skipped: {', '.join(skipped)}"]
-    Path(args.out).write_text("\n".join(md) + "\n")
-    print(f"wrote {args.out}")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from report import update_section
+
+    update_section(args.out, "train_mnist", "\n".join(md) + "\n")
+    print(f"updated section 'train_mnist' of {args.out}")
     return 0
 
 

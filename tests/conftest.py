@@ -4,16 +4,26 @@ Hypothesis profiles (REFERENCES.md C4):
   * ``dev`` (default locally): 50 examples, random, no deadline;
   * ``ci`` (default when the ``CI`` environment variable is set): derandomized, so every CI run
     checks the same examples, and failing examples are printed as reproduction blobs.
-Choose explicitly with ``HYPOTHESIS_PROFILE=dev|ci``.
+  * ``thorough``: 1000 examples per test, for bug hunts.
+Choose explicitly with ``HYPOTHESIS_PROFILE=dev|ci|thorough``.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+# `python -m pytest` run from the repository root puts the root first on sys.path, and the source
+# pykernels/ there (no compiled _core) would shadow the installed package: drop the root from
+# sys.path unless the source tree holds a built _core (in-place build).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if not any(glob.glob(os.path.join(_ROOT, "pykernels", pat)) for pat in ("_core*.so", "_core*.pyd")):
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
 
 import pykernels as pk
 from pykernels import _core
@@ -32,6 +42,8 @@ settings.register_profile(
     print_blob=True,
     suppress_health_check=_SUPPRESS,
 )
+# "thorough": for bug hunts and nightly runs (HYPOTHESIS_PROFILE=thorough), not for CI.
+settings.register_profile("thorough", max_examples=1000, deadline=None, suppress_health_check=_SUPPRESS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # Instruction sets in dispatch order; the CPU supports a prefix of this list.
@@ -69,3 +81,11 @@ def _restore_runtime_state():
     yield
     pk.set_num_threads(threads)
     _core._set_isa(isa_)
+
+
+@pytest.fixture(scope="session")
+def neutral_cwd(tmp_path_factory):
+    """Working directory for `python -c` / `python -m` subprocesses: those put the cwd first on
+    sys.path, and from the repository root the source pykernels/ (without the compiled _core)
+    would shadow the installed package."""
+    return tmp_path_factory.mktemp("cwd")

@@ -135,7 +135,7 @@ def test_inputs_unmodified_after_errors():
     np.testing.assert_array_equal(x, c)
 
 
-def test_nothing_crashes_on_a_bad_input_barrage():
+def test_nothing_crashes_on_a_bad_input_barrage(neutral_cwd):
     """Many bad calls in a subprocess: it must exit normally (no segfault/abort)."""
     script = r"""
 import numpy as np, pykernels as pk
@@ -159,7 +159,7 @@ for a in bad:
             n += 1
 print("ok", n)
 """
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=neutral_cwd)
     assert p.returncode == 0, p.stderr[-2000:]
     assert p.stdout.startswith("ok")
 
@@ -168,3 +168,14 @@ print("ok", n)
 def test_python_int_overflow(op):
     with pytest.raises(OverflowError):
         op.pk_fn(np.ones(2), 10**400)
+
+
+def test_two_python_ints_raise_instead_of_changing_the_dtype():
+    """np.add(1, 2) is an int64; pykernels computes in floats only, so it says so rather than
+    silently returning float64 3.0. A float on either side is fine (NumPy gives float64 too)."""
+    with pytest.raises(TypeError, match="Python ints"):
+        pk.add(1, 2)
+    with pytest.raises(TypeError, match="Python ints"):
+        pk.maximum(True, 3)
+    r = pk.add(1, 2.0)
+    assert r == np.add(1, 2.0) and type(r) is type(np.add(1, 2.0))

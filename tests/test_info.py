@@ -56,27 +56,28 @@ def test_show_config_follows_runtime_state(capsys):
 
 
 @pytest.mark.parametrize("argv", [["-m", "pykernels", "info"]])
-def test_cli_info(argv):
+def test_cli_info(argv, neutral_cwd):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=60, env=env)
+    p = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=60, env=env, cwd=neutral_cwd)
     assert p.returncode == 0, p.stderr
     f = _fields(p.stdout)
     _check_fields(f, threads=1)
     assert f["OMP_NUM_THREADS"] == "1"
 
 
-def test_cli_env_isa_override():
+def test_cli_env_isa_override(neutral_cwd):
     env = dict(os.environ, PYKERNELS_ISA="generic")
     p = subprocess.run([sys.executable, "-m", "pykernels", "info"], capture_output=True, text=True, timeout=60,
-                       env=env)
+                       env=env, cwd=neutral_cwd)
     assert p.returncode == 0, p.stderr
     assert _fields(p.stdout)["simd_active"] == "generic"
 
 
-def test_cli_usage_errors():
-    p = subprocess.run([sys.executable, "-m", "pykernels"], capture_output=True, text=True, timeout=60)
+def test_cli_usage_errors(neutral_cwd):
+    p = subprocess.run([sys.executable, "-m", "pykernels"], capture_output=True, text=True, timeout=60, cwd=neutral_cwd)
     assert p.returncode == 2 and "usage: pykernels" in p.stderr
-    p = subprocess.run([sys.executable, "-m", "pykernels", "bogus"], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-m", "pykernels", "bogus"], capture_output=True, text=True, timeout=60,
+                       cwd=neutral_cwd)
     assert p.returncode == 2 and "invalid choice" in p.stderr
 
 

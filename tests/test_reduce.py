@@ -276,3 +276,10 @@ def test_sums_of_byteswapped_and_unaligned_inputs(dtype, rng):
         dx, dy = pk.add_backward(v, (30, 1), (7,))
         assert_identical(dy, pk.sum_to(x, (7,)))
     assert_sum_accurate(pk.sum(swapped, axis=0), x, 0)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_sum_of_single_negative_zero_is_positive_zero_like_numpy(dt):
+    x = np.array([-0.0], dt)
+    for got, ref in ((pk.sum(x), np.sum(x)), (pk.sum(x.reshape(1, 1), axis=0), np.sum(x.reshape(1, 1), axis=0))):
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))

@@ -29,9 +29,9 @@ def _env(**kw):
     return env
 
 
-def _run(script: str, timeout: float = 60, **env) -> subprocess.CompletedProcess:
+def _run(script: str, cwd, timeout: float = 60, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                          timeout=timeout, env=_env(**env))
+                          timeout=timeout, env=_env(**env), cwd=cwd)
 
 
 # ---- control ----------------------------------------------------------------------------------
@@ -112,12 +112,12 @@ def test_elementwise_bit_identical_across_thread_counts(op, dtype, layout, rng):
         assert_identical(r, expected)
 
 
-def test_omp_num_threads_honoured():
-    p = _run("import pykernels as pk; print(pk.get_num_threads())", OMP_NUM_THREADS="1")
+def test_omp_num_threads_honoured(neutral_cwd):
+    p = _run("import pykernels as pk; print(pk.get_num_threads())", neutral_cwd, OMP_NUM_THREADS="1")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "1"
     if pk.openmp_enabled():
-        p = _run("import pykernels as pk; print(pk.get_num_threads())", OMP_NUM_THREADS="3")
+        p = _run("import pykernels as pk; print(pk.get_num_threads())", neutral_cwd, OMP_NUM_THREADS="3")
         assert p.stdout.strip() == "3"
 
 
@@ -162,7 +162,7 @@ def test_fork_after_parallel_region_does_not_hang(tmp_path):
     script.write_text(FORK_SCRIPT)
     try:
         p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
-                           env=_env())
+                           env=_env(), cwd=tmp_path)
     except subprocess.TimeoutExpired:  # pragma: no cover - the failure mode being tested
         pytest.fail("forked child hung (libgomp after fork)")
     assert p.returncode == 0, p.stdout + p.stderr
@@ -195,7 +195,7 @@ def test_concurrent_calls_from_python_threads(nthreads, rng):
 
 
 @requires_openmp
-def test_threadpoolctl_lists_openmp_runtime():
+def test_threadpoolctl_lists_openmp_runtime(neutral_cwd):
     """After a parallel op, threadpoolctl sees pykernels' OpenMP runtime (so threadpool_limits works)."""
     script = """
         import numpy as np, pykernels as pk
@@ -206,6 +206,6 @@ def test_threadpoolctl_lists_openmp_runtime():
         print([i["internal_api"] for i in threadpool_info() if i["user_api"] == "openmp"])
     """
     pytest.importorskip("threadpoolctl")
-    p = _run(script)
+    p = _run(script, neutral_cwd)
     assert p.returncode == 0, p.stderr
     assert "'openmp'" in p.stdout.splitlines()[0], p.stdout

@@ -26,6 +26,7 @@ Operand parse_operand(const py::handle& obj, const char* fn, const char* name) {
   PyObject* p = obj.ptr();
   if (PyFloat_CheckExact(p) || PyLong_CheckExact(p) || PyBool_Check(p)) {
     op.weak = true;
+    op.weak_float = PyFloat_CheckExact(p);
     op.scalar = PyFloat_CheckExact(p) ? PyFloat_AsDouble(p) : PyLong_AsDouble(p);
     if (op.scalar == -1.0 && PyErr_Occurred()) throw py::error_already_set();
     return op;

@@ -26,6 +26,7 @@ struct Operand {
   // py::array: pybind11's default constructor allocates an empty NumPy array (measurable per call).
   py::array arr = null_array();
   bool weak = false;    // Python float/int/bool: takes the other operand's dtype (NEP 50)
+  bool weak_float = false;  // the weak scalar was a Python float
   double scalar = 0.0;  // value when weak
   float scalar_f32 = 0.0f;
   View view;            // filled by finalize()

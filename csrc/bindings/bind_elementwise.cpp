@@ -37,6 +37,9 @@ void run_binary(BinOp op, const View& o, const View& a, const View& b) {
 py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py::handle& x2, py::handle out,
                        const char* n1, const char* n2) {
   Operand ops[2] = {parse_operand(x1, fn, n1), parse_operand(x2, fn, n2)};
+  if (ops[0].weak && ops[1].weak && !ops[0].weak_float && !ops[1].weak_float)
+    throw TypeError(std::string(fn) + ": both arguments are Python ints (NumPy would compute in int64); "
+                    "pykernels computes in float32/float64 only, pass a float or an array");
   const DType dt = result_dtype(ops, 2);
   finalize(ops[0], dt);
   finalize(ops[1], dt);

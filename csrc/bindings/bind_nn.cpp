@@ -103,9 +103,9 @@ void maybe_nogil(int64_t n, F&& f) {
 // ---- softmax + cross-entropy -----------------------------------------------------------------------
 
 struct SceArgs {
-  py::array logits;
-  py::array labels;  // int64 (N,), valid when has_labels
-  py::array target;  // logits dtype (N,C), valid when !has_labels
+  py::array logits = null_array();
+  py::array labels = null_array();  // int64 (N,), valid when has_labels
+  py::array target = null_array();  // logits dtype (N,C), valid when !has_labels
   bool has_labels = false;
   DType dt = DType::f32;
   int64_t N = 0, C = 0;
@@ -169,7 +169,7 @@ py::object sce_forward(const py::handle& logits, const py::handle& labels, const
   SceArgs s = parse_sce(logits, labels, fn);
   void* pd = nullptr;
   void* dd = nullptr;
-  py::array p, d;
+  py::array p = null_array(), d = null_array();
   if (!probs.is_none()) {
     p = out_2d(probs, s, fn, "probs");
     pd = p.mutable_data();

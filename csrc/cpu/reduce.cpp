@@ -131,8 +131,8 @@ void sum_impl(const View& out, const View& x, const bool* reduce) {
   for (int i = 0; i < kept.n; ++i) P *= kept.shape[i];
 
   if (empty_reduction || red.n == 0) {
-    // Sum over nothing (0.0) or over single elements (a copy: x * 1 keeps -0.0 and NaN payloads).
-    static const T zero = T(0), one = T(1);
+    // Sum over nothing (0.0) or over single elements (x + 0.0, which is what np.sum gives).
+    static const T zero = T(0);
     View o = out, s;
     s.dtype = x.dtype;
     s.ndim = out.ndim;
@@ -144,9 +144,9 @@ void sum_impl(const View& out, const View& x, const bool* reduce) {
       s.data = const_cast<T*>(&zero);
       binary(BinOp::Mul, o, s, s);
     } else {
-      s.data = const_cast<T*>(&one);
+      s.data = const_cast<T*>(&zero);
       View xv = x;
-      binary(BinOp::Mul, o, xv, s);
+      binary(BinOp::Add, o, xv, s);  // x + 0.0: -0.0 becomes +0.0 as in np.sum
     }
     return;
   }
