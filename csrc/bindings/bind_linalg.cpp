@@ -550,7 +550,7 @@ py::tuple dense_backward_call(const py::handle& dy, const py::handle& x, const p
   };
   py::array dW = out_buf(dw_buf, {K, N}, "dW");
   py::array db = out_buf(db_buf, {N}, "db");
-  py::array dx;
+  py::array dx = null_array();  // not default-constructed: that would allocate an empty array
   if (need_dx) dx = out_buf(dx_buf, {M, K}, "dx");
   View vdW = view_of(dW), vdb = view_of(db);
   if (may_overlap(vdW, vdb)) throw ValueError(std::string(fn) + ": dW and db overlap");
