@@ -189,11 +189,3 @@ def run_bench(benchmark, nthreads):
             benchmark(fn)
 
     return run
-
-
-def pytest_collect_file(file_path, parent):
-    """Collect bench_*.py as test modules (pytest's default pattern is test_*.py); the functions in
-    them are still named test_*."""
-    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
-        return pytest.Module.from_parent(parent, path=file_path)
-    return None
