@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace pk {
 
@@ -41,7 +42,7 @@ void parallel_for(int64_t n, int64_t grain, int64_t align, F&& body) {
     return;
   }
   struct Ctx {
-    F* body;
+    std::remove_reference_t<F>* body;
     int64_t n, align;
   } ctx{&body, n, align < 1 ? 1 : align};
   detail::run_parallel(
