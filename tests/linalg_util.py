@@ -10,6 +10,7 @@ import numpy as np
 
 import pykernels as pk
 from pykernels import _core
+from nn_helpers import numerical_grad  # noqa: F401  (one central-difference helper for all tests)
 
 LAYOUTS = ("c", "f", "neg", "step", "mixed")
 _ORDER = ("generic", "avx2", "avx512")
@@ -84,22 +85,6 @@ def assert_product_close(got, a, b, op, factor: float = 4.0) -> None:
     err_np = float(np.max(np.abs(expect_np.astype(np.float64) - ref)))
     floor = float(eps * np.max(mag))
     assert err_ours <= factor * err_np + floor, f"ours {err_ours}, numpy {err_np}, floor {floor}"
-
-
-def numerical_grad(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Central differences of the scalar f() with respect to every element of x (float64, in place)."""
-    g = np.zeros_like(x)
-    flat = x.reshape(-1)  # x must be contiguous (a view)
-    gf = g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gf[i] = (fp - fm) / (2 * h)
-    return g
 
 
 def max_threads() -> int:
