@@ -33,8 +33,7 @@ def median_time(f, reps: int = 400) -> float:
 
 def main() -> None:
     print(f"{'n':>9} {'1 thread us':>12} {'2 threads us':>13} {'speed-up':>9}")
-    for e in range(12, 22):
-        n = 1 << e
+    for n in sorted({int(k * (1 << e)) for e in range(12, 21) for k in (1, 1.5)}):
         x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
         y = np.empty_like(x)
         t1, t2 = [], []

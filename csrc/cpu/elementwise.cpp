@@ -131,7 +131,11 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
                       out.data != b.data;
   const BinaryStreamLoop sloop = kernels().binary_stream[int(op)][int(out.dtype)];
 
-  parallel_for(total, elementwise_grain(), 16, [&](int64_t begin, int64_t end) {
+  // The grain is the total size from which 2 threads win (bench/grain.py, float32 elements), i.e.
+  // at least grain/2 elements per thread; parallel_for's grain is per thread. The work is memory
+  // traffic, so float64 (twice the bytes per element) reaches it at half the element count.
+  const int64_t per_thread = std::max<int64_t>(1, elementwise_grain() * 4 / esz / 2);
+  parallel_for(total, per_thread, 16, [&](int64_t begin, int64_t end) {
     // Decode the multi-index of `begin` (C order over the coalesced dims).
     int64_t idx[kMaxDims];
     int64_t rem = begin;

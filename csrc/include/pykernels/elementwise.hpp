@@ -34,9 +34,10 @@ bool coalesce3(Iter3& it, const View* const v[3]);
 // of the (coalesced) iteration space; bit-identical for every thread count.
 void binary(BinOp op, const View& out, const View& a, const View& b);
 
-// Below this many elements an element-wise kernel runs on one thread: the OpenMP fork/join costs
+// Below this many float32 elements (half as many float64) an element-wise kernel runs on one thread;
+// from it on, on 2 threads (each >= half of it): the OpenMP fork/join costs
 // more than the loop (measured, see bench/RESULTS.md).
-constexpr int64_t kElementwiseGrain = int64_t(1) << 16;
+constexpr int64_t kElementwiseGrain = 98304;  // bench/grain.py: 2 threads 0.78x at 65536, 1.19x at 98304
 int64_t elementwise_grain();  // kElementwiseGrain, or PYKERNELS_ELEMENTWISE_GRAIN (bench/grain.py)
 // Outputs of at least this many bytes use non-temporal stores (override: PYKERNELS_STREAM_MIN_BYTES).
 constexpr int64_t kStreamMinBytes = int64_t(16) << 20;
