@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import os as _os
 
-# libgomp's idle threads spin for ~300000 iterations (milliseconds) after every parallel region
+# libgomp's idle threads spin for 300000 iterations (milliseconds) after every parallel region
 # before they sleep; on a busy or shared machine they take the cores from other threads (OpenBLAS,
-# other processes, the next kernel's own team). Measured on 2 loaded cores: MNIST epoch 9.0 s with
-# the default, 1.2 s with GOMP_SPINCOUNT=1000 (bench/RESULTS.md). libgomp reads this when it is
-# loaded (with _core below), so it only applies when nothing loaded libgomp earlier; an explicit
-# GOMP_SPINCOUNT or OMP_WAIT_POLICY from the user always wins.
+# other processes, the next kernel's own team). Too short a spin costs a sleeping thread's wake-up
+# (tens of microseconds on a VM) at every parallel region. Measured (bench/RESULTS.md): MNIST epoch
+# with 2 busy processes on the 2 cores 1.19 s (default) / 0.66 s (30000) / 0.64 s (1000); on the idle
+# machine a (128,784)x(784,512) product on 2 threads 248 us / 259 us / 551 us. libgomp reads this
+# when it is loaded (with _core below), so it only applies when nothing loaded libgomp earlier; an
+# explicit GOMP_SPINCOUNT or OMP_WAIT_POLICY from the user always wins.
 if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "1000"
+    _os.environ["GOMP_SPINCOUNT"] = "30000"
 
 from ._core import (
     adagrad_update,
