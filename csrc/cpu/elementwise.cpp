@@ -130,6 +130,9 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
   const bool stream = total * esz >= stream_min && it.st[0][nd - 1] == 1 && out.data != a.data &&
                       out.data != b.data;
   const BinaryStreamLoop sloop = kernels().binary_stream[int(op)][int(out.dtype)];
+  const BinaryLoop2D loop2d = kernels().binary_2d[int(op)][int(out.dtype)];
+  // Rows shorter than this go through the 2-d loop (whole rows per call).
+  constexpr int64_t kShortRow = 2048;
 
   // The grain is the total size from which 2 threads win (bench/grain.py, float32 elements), i.e.
   // at least grain/2 elements per thread; parallel_for's grain is per thread. The work is memory
@@ -148,6 +151,22 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
       for (int k = 0; k < 3; ++k) off[k] += idx[i] * it.st[k][i];
     int64_t pos = begin;
     while (pos < end) {
+      if (!stream && nd >= 2 && inner < kShortRow && idx[nd - 1] == 0 && end - pos >= inner) {
+        // Whole rows of a short inner dimension in one call, up to the end of dim nd-2.
+        const int64_t rows = std::min(it.shape[nd - 2] - idx[nd - 2], (end - pos) / inner);
+        loop2d(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, rows, inner,
+               it.st[0][nd - 1], it.st[1][nd - 1], it.st[2][nd - 1], it.st[0][nd - 2], it.st[1][nd - 2],
+               it.st[2][nd - 2]);
+        pos += rows * inner;
+        idx[nd - 2] += rows;
+        for (int k = 0; k < 3; ++k) off[k] += rows * it.st[k][nd - 2];
+        for (int i = nd - 2; i > 0 && idx[i] == it.shape[i]; --i) {
+          for (int k = 0; k < 3; ++k) off[k] += it.st[k][i - 1] - it.shape[i] * it.st[k][i];
+          idx[i] = 0;
+          ++idx[i - 1];
+        }
+        continue;
+      }
       const int64_t len = std::min(inner - idx[nd - 1], end - pos);
       if (stream)
         sloop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[1][nd - 1],

@@ -28,6 +28,10 @@ enum class BinOp : int {
 // Contract: out either does not overlap a/b at all, or is exactly a (or b) with the same stride.
 using BinaryLoop = void (*)(void* out, const void* a, const void* b, int64_t n, int64_t so, int64_t sa,
                             int64_t sb);
+// `rows` rows of the 1-d loop, row r starting at element offsets (r*ro, r*ra, r*rb): short inner
+// dimensions (a (N,100) + (100,) bias add) without an indirect call and index update per row.
+using BinaryLoop2D = void (*)(void* out, const void* a, const void* b, int64_t rows, int64_t n, int64_t so,
+                              int64_t sa, int64_t sb, int64_t ro, int64_t ra, int64_t rb);
 // Same for a contiguous output that does not overlap a or b, with non-temporal stores (so = 1).
 using BinaryStreamLoop = void (*)(void* out, const void* a, const void* b, int64_t n, int64_t sa, int64_t sb);
 // Sum of n elements with stride s, accumulated in double (float32) or pairwise (float64).
@@ -42,6 +46,7 @@ struct KernelTable {
   Isa isa = Isa::generic;
   BinaryLoop binary[int(BinOp::Count)][2] = {};  // [op][dtype]
   BinaryStreamLoop binary_stream[int(BinOp::Count)][2] = {};
+  BinaryLoop2D binary_2d[int(BinOp::Count)][2] = {};
   SumLoop sum[2] = {};
   AccumulateLoop accumulate[2] = {};
   AccumulateRowsLoop accumulate_rows[2] = {};
