@@ -130,15 +130,17 @@ int64_t first_bad_label(const int64_t* labels, int64_t N, int64_t C) {
   return -1;
 }
 
+static void check_labels(const int64_t* labels, int64_t N, int64_t C) {
+  const int64_t bad = first_bad_label(labels, N, C);
+  if (bad >= 0)
+    throw ValueError("label " + std::to_string(labels[bad]) + " at index " + std::to_string(bad) +
+                     " is out of range for " + std::to_string(C) + " classes (expected 0 <= label < " +
+                     std::to_string(C) + ")");
+}
+
 double softmax_cross_entropy_forward(void* probs, void* dlogits, const void* logits, const int64_t* labels,
                                      const void* target, DType dt, int64_t N, int64_t C, double dloss) {
-  if (labels) {
-    const int64_t bad = first_bad_label(labels, N, C);
-    if (bad >= 0)
-      throw ValueError("label " + std::to_string(labels[bad]) + " at index " + std::to_string(bad) +
-                       " is out of range for " + std::to_string(C) + " classes (expected 0 <= label < " +
-                       std::to_string(C) + ")");
-  }
+  if (labels) check_labels(labels, N, C);
   const double scale = N > 0 ? dloss / double(N) : 0.0;
   if (dt == DType::f32)
     return sce_impl<float>(static_cast<float*>(probs), static_cast<float*>(dlogits),
@@ -151,13 +153,7 @@ double softmax_cross_entropy_forward(void* probs, void* dlogits, const void* log
 
 void softmax_cross_entropy_backward(void* dlogits, const void* logits, const int64_t* labels, const void* target,
                                     DType dt, int64_t N, int64_t C, double dloss) {
-  if (labels) {
-    const int64_t bad = first_bad_label(labels, N, C);
-    if (bad >= 0)
-      throw ValueError("label " + std::to_string(labels[bad]) + " at index " + std::to_string(bad) +
-                       " is out of range for " + std::to_string(C) + " classes (expected 0 <= label < " +
-                       std::to_string(C) + ")");
-  }
+  if (labels) check_labels(labels, N, C);
   const double scale = N > 0 ? dloss / double(N) : 0.0;
   if (dt == DType::f32)
     sce_impl<float>(nullptr, static_cast<float*>(dlogits), static_cast<const float*>(logits), labels,
