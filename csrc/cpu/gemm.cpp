@@ -33,6 +33,21 @@ namespace {
 // region costs a few microseconds, so a product runs on one thread below kMinFlopsPerThread flops
 // per thread, and a matrix-vector product below kGemvMinBytesPerThread bytes of A per thread.
 constexpr double kMinFlopsPerThread = 3.0e6;
+
+// Threads for a product of `flops` flops: one per kMinFlopsPerThread, at most nt_max.
+inline int threads_for_flops(double flops, int nt_max) {
+  return int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+}
+
+// body(i0, i1) over rows [0, m) on nt threads in pieces aligned to `align` rows (so threads never
+// share a cache line of the output); serial below `min_rows` rows.
+template <class F>
+void run_row_split(int64_t m, int nt, int64_t min_rows, int64_t align, F&& body) {
+  if (nt <= 1 || m < min_rows)
+    body(int64_t(0), m);
+  else
+    parallel_for(m, std::max<int64_t>(align, m / nt), align, [&](int64_t b, int64_t e) { body(b, e); });
+}
 constexpr int64_t kGemvMinBytesPerThread = int64_t(256) << 10;
 // The packed B panel (K x NC) is kept within an L3-sized budget.
 constexpr int64_t kPackedBBudget = int64_t(8) << 20;
@@ -196,12 +211,7 @@ void matvec(const Problem<T>& p, const GemmKernels& g, int nt_max) {
       *yi = v;
     }
   };
-  if (nt <= 1 || m < 32) {
-    body(0, m);
-  } else {
-    // 16 rows per unit: threads never share a cache line of the temporary y.
-    parallel_for(m, std::max<int64_t>(16, m / nt), 16, [&](int64_t b, int64_t e) { body(b, e); });
-  }
+  run_row_split(m, nt, 32, 16, body);  // 16-row units: threads never share a cache line of y
 }
 
 template <class T>
@@ -396,15 +406,12 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
     for (int64_t j = 0; j < nrs; ++j) bias[j] = j < N ? p.bias[j * p.bias_stride] : T(0);
   }
   const double flops = 2.0 * double(M) * double(N) * double(K);
-  const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+  const int nt = threads_for_flops(flops, nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
     g.small_n(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, p.csa, bp, p.C + i0 * p.rsc, p.rsc, p.csc,
               p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
   };
-  if (nt <= 1 || M < 48)
-    body(0, M);
-  else
-    parallel_for(M, std::max<int64_t>(24, M / nt), 24, [&](int64_t b, int64_t e) { body(b, e); });
+  run_row_split(M, nt, 48, 24, body);
 }
 
 // Small N, rows of A contiguous: every C element as a dot product along k (GemmDotN), B used
@@ -438,15 +445,12 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
     for (int64_t j = 0; j < N; ++j) bias[j] = p.bias[j * p.bias_stride];
   }
   const double flops = 2.0 * double(M) * double(N) * double(K);
-  const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+  const int nt = threads_for_flops(flops, nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
     g.dot_n(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, bt, ldbt, p.C + i0 * p.rsc, p.rsc, p.csc,
             p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
   };
-  if (nt <= 1 || M < 32)
-    body(0, M);
-  else
-    parallel_for(M, std::max<int64_t>(16, M / nt), 16, [&](int64_t b, int64_t e) { body(b, e); });
+  run_row_split(M, nt, 32, 16, body);
 }
 
 template <class T>
@@ -491,7 +495,7 @@ void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, con
     const Problem<T> q = swap ? transposed(p) : p;
     const int64_t narrow_max = 2 * int64_t(g.lanes);
     const double flops = 2.0 * double(M) * double(N) * double(K);
-    const int nt = int(std::max(1.0, std::min(double(nt_max), flops / kMinFlopsPerThread)));
+    const int nt = threads_for_flops(flops, nt_max);
     if (p.M <= g.mr && p.csb == 1 && !p.bmask && !p.b_colsum) {
       blocked(p, g, nt);  // one row tile: B read in place (direct_b)
     } else if (p.N <= g.mr && p.rsa == 1 && !p.amask && !p.a_rowsum) {
