@@ -26,6 +26,15 @@ def sce_case(draw):
     sparse = draw(st.booleans())
     rng = np.random.default_rng(seed)
     logits = (rng.standard_normal((n, c)) * scale).astype(dt)
+    layout = draw(st.sampled_from(["c", "fortran", "cols_step2", "rows_reversed"]))
+    if layout == "fortran":
+        logits = np.asfortranarray(logits)
+    elif layout == "cols_step2":  # a strided view of a wider array, same values
+        wide = np.zeros((n, 2 * c), dt)
+        wide[:, ::2] = logits
+        logits = wide[:, ::2]
+    elif layout == "rows_reversed":
+        logits = np.ascontiguousarray(logits[::-1])[::-1]
     if sparse:
         labels = rng.integers(0, c, size=n).astype(draw(st.sampled_from([np.int64, np.int32, np.uint8])))
     else:
@@ -37,11 +46,11 @@ def sce_case(draw):
 @settings(max_examples=60, deadline=None)
 @given(sce_case())
 def test_softmax_cross_entropy_matches_reference(case):
-    logits, labels = case
+    logits, labels = case  # logits in any layout; out buffers C-contiguous (their contract)
     before = logits.copy()
-    probs = np.empty_like(logits)
+    probs = np.empty(logits.shape, logits.dtype)
     loss = pk.softmax_cross_entropy(logits, labels, probs=probs)
-    ref_probs = np.empty_like(logits)
+    ref_probs = np.empty(logits.shape, logits.dtype)
     ref = reference.softmax_cross_entropy(logits, labels, probs=ref_probs)
     if logits.shape[0] == 0:
         assert np.isnan(loss) and np.isnan(ref)
@@ -52,13 +61,13 @@ def test_softmax_cross_entropy_matches_reference(case):
     assert d.dtype == logits.dtype and d.shape == logits.shape
     np.testing.assert_allclose(d, reference.softmax_cross_entropy_backward(logits, labels), **TOL[logits.dtype.type])
     # forward + backward in one call: the same loss and gradient
-    d2 = np.full_like(logits, np.nan)
-    p2 = np.full_like(logits, np.nan)
+    d2 = np.full(logits.shape, np.nan, logits.dtype)
+    p2 = np.full(logits.shape, np.nan, logits.dtype)
     loss2 = pk.softmax_cross_entropy(logits, labels, probs=p2, dlogits=d2, dloss=0.5)
     assert loss2 == loss or (np.isnan(loss) and np.isnan(loss2))
     np.testing.assert_array_equal(p2, probs)
     np.testing.assert_allclose(d2, 0.5 * d, **TOL[logits.dtype.type])
-    d3 = np.empty_like(logits)
+    d3 = np.empty(logits.shape, logits.dtype)
     reference.softmax_cross_entropy(logits, labels, dlogits=d3, dloss=0.5)
     np.testing.assert_allclose(d2, d3, **TOL[logits.dtype.type])
     np.testing.assert_array_equal(logits, before)  # inputs untouched
