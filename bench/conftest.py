@@ -9,7 +9,8 @@ small sizes only (1e3, 1e5) unless --bench-sizes is given.
 
 Options: --bench-sizes=1e3,1e6 (or env PK_BENCH_SIZES), --bench-threads=N (or env
 PK_BENCH_THREADS; default: all cores), --bench-no-stream (skip the STREAM-style measurement that is
-otherwise printed at the end and stored in the JSON).
+otherwise printed at the end and stored in the JSON). PK_BENCH_SETTLE: seconds of pause when the
+implementation changes between two benchmarks (default 0.25; see _settle).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import glob
 import os
 import platform
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -110,6 +112,31 @@ def _pinned_threads(nthreads):
     pk.set_num_threads(old)
     if limits is not None:
         limits.restore_original_limits()
+
+
+# Pause when the implementation changes from one benchmark to the next. OpenBLAS's idle worker
+# threads keep spinning (sched_yield) for about 0.1 s after a call (its THREAD_TIMEOUT), so on a
+# 2-core machine they take a core from whatever runs next: measured here, pykernels' 2-thread
+# (512,1024)x(1024,1024) product took 6.5 ms for ~0.1 s after NumPy's 2-thread products and 2.5 ms
+# once they had parked (bench/RESULTS.md). Each library is timed without another library's
+# threads spinning on the cores, as a program that uses one of them would see it.
+SETTLE_SECONDS = float(os.environ.get("PK_BENCH_SETTLE", "0.25"))
+_last_impl: list = [None]
+
+
+@pytest.fixture(autouse=True)
+def _settle(request):
+    callspec = getattr(request.node, "callspec", None)
+    impl = callspec.params.get("impl") if callspec is not None else None
+    if (
+        impl is not None
+        and _last_impl[0] is not None
+        and impl != _last_impl[0]
+        and not request.config.getoption("benchmark_disable")
+    ):
+        time.sleep(SETTLE_SECONDS)
+    _last_impl[0] = impl
+    yield
 
 
 def _loadavg() -> list[float] | None:
