@@ -42,7 +42,9 @@ def fmt_time(s: float | None) -> str:
 
 
 def fmt_ratio(r: float | None) -> str:
-    return "" if r is None else f"{r:.2f}x"
+    if r is None:
+        return ""
+    return f"{r:.0f}x" if r >= 100 else f"{r:.2f}x"
 
 
 def load(path: str) -> dict:
@@ -110,8 +112,8 @@ def render(data: dict, json_path: str) -> str:
     out = ["### Element-wise kernels", ""]
     out += machine_block(data, json_path)
     out += ["", "| op | dtype | N | out= | NumPy | pk 1 thr | pk all | torch | naive | pk vs NumPy | "
-                "pk vs torch | pk GB/s | % STREAM |",
-            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "pk vs torch | pk vs naive | pk GB/s | % STREAM |",
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def sort_key(k):
         op, dt, size, var = k
@@ -125,13 +127,14 @@ def render(data: dict, json_path: str) -> str:
         pk_all = med.get("pykernels-all")
         vs_np = med["numpy"] / pk_all if pk_all and "numpy" in med else None
         vs_t = med["torch"] / pk_all if pk_all and "torch" in med else None
+        vs_naive = med["naive"] / pk_all if pk_all and "naive" in med else None
         gbs = nbytes / pk_all / 1e9 if pk_all and nbytes else None
         peak = stream_peak(stream, nbytes)
         pct = f"{100 * gbs / peak:.0f}%" if gbs and peak else ""
         out.append(
             f"| {OP_LABEL.get(op, op)} | {dt} | {f'{size:.0e}'.replace('e+0', 'e')} | {'yes' if var == 'out' else 'no'} | "
             + " | ".join(fmt_time(med.get(i)) for i in IMPL_ORDER)
-            + f" | {fmt_ratio(vs_np)} | {fmt_ratio(vs_t)} | {'' if gbs is None else f'{gbs:.1f}'} | {pct} |"
+            + f" | {fmt_ratio(vs_np)} | {fmt_ratio(vs_t)} | {fmt_ratio(vs_naive)} | {'' if gbs is None else f'{gbs:.1f}'} | {pct} |"
         )
     if stream:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
