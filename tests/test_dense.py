@@ -187,7 +187,7 @@ def test_dense_out():
 
 
 @pytest.mark.parametrize("dt", DTYPES)
-@pytest.mark.parametrize("shape", [(128, 784, 512), (128, 512, 10), (300, 100, 200), (7, 3000, 9)])
+@pytest.mark.parametrize("shape", [(128, 784, 512), (128, 512, 10), (300, 100, 200), (7, 3000, 9), (4000, 50, 70)])
 def test_dense_bit_identical_across_threads(dt, shape):
     m, k, n = shape
     rng = np.random.default_rng(25)

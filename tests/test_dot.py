@@ -176,7 +176,9 @@ def test_dot_errors():
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("shape", [(300, 400, 500), (128, 784, 512), (128, 512, 10), (784, 128, 512), (2000, 2000, 1),
                                    (1, 3000, 3000), (50, 7, 4097), (36, 3000, 1500), (700, 3000, 40),
-                                   (7, 3000, 1500)])
+                                   (7, 3000, 1500),
+                                   # B small enough to be read in place, rows split between threads
+                                   (5000, 64, 100), (3001, 100, 37)])
 def test_dot_bit_identical_across_threads(dt, shape):
     m, k, n = shape
     rng = np.random.default_rng(6)

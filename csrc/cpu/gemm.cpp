@@ -32,7 +32,7 @@ namespace {
 // Thread-count thresholds (measured on the 2-core Zen5 VM, see bench/bench_dot.py): a parallel
 // region costs a few microseconds, so a product runs on one thread below kMinFlopsPerThread flops
 // per thread, and a matrix-vector product below kGemvMinBytesPerThread bytes of A per thread.
-constexpr double kMinFlopsPerThread = 3.0e6;
+static const double kMinFlopsPerThread = std::getenv("PKMF") ? std::atof(std::getenv("PKMF")) : 3.0e6;
 
 // Threads for a product of `flops` flops: one per kMinFlopsPerThread, at most nt_max.
 inline int threads_for_flops(double flops, int nt_max) {
@@ -49,6 +49,9 @@ void run_row_split(int64_t m, int nt, int64_t min_rows, int64_t align, F&& body)
     parallel_for(m, std::max<int64_t>(align, m / nt), align, [&](int64_t b, int64_t e) { body(b, e); });
 }
 constexpr int64_t kGemvMinBytesPerThread = int64_t(256) << 10;
+// B (row-major) is read in place rather than packed when it is this small (it stays in L1/L2 for
+// the whole product, so packing buys nothing): 1 thread, 96^3 9.3 -> 8.9 us, 128^3 21.7 -> 20.3 us.
+constexpr int64_t kDirectBMaxBytes = int64_t(64) << 10;
 // The packed B panel (K x NC) is kept within an L3-sized budget.
 constexpr int64_t kPackedBBudget = int64_t(8) << 20;
 
@@ -239,13 +242,16 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   // its own B micro-panels and all of A). Cost in micro-tile units: packing an MR-row panel of A
   // (register transposes) costs about a quarter of a tile, an NR-wide panel of B about 0.4.
   // B read in place (not packed) when its rows are contiguous and every B element is used by a
-  // single row tile (M <= MR): packing would cost as much as the product. A partial last
+  // single row tile (M <= MR: packing would cost as much as the product) or B is small enough to
+  // stay in cache (kDirectBMaxBytes). A partial last
   // micro-panel is still packed (the kernel loads whole NR-wide rows). Threads then split columns.
-  const bool direct_b = M <= MR && p.csb == 1 && !p.bmask && !p.b_colsum;
+  const bool direct_b = (M <= MR || K * N * esz <= kDirectBMaxBytes) && p.csb == 1 && !p.bmask && !p.b_colsum;
   bool split_rows = true;
   if (direct_b) {
-    split_rows = false;
-    nt = int(std::min<int64_t>(nt, ct));
+    // Nothing of B to pack: split the rows (each thread packs only its rows of A) unless there
+    // are fewer row tiles than threads.
+    split_rows = rt >= nt;
+    nt = int(std::min<int64_t>(nt, split_rows ? rt : ct));
   } else if (nt > 1) {
     const int64_t cost_rows = ceil_div(rt, nt) * ct + ceil_div(2 * ct, 5);  // + packing all of B
     const int64_t cost_cols = rt * ceil_div(ct, nt) + ceil_div(rt, 4);      // + packing all of A
