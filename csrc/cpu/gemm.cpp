@@ -29,10 +29,13 @@
 namespace pk {
 namespace {
 
-// Thread-count thresholds (measured on the 2-core Zen5 VM, see bench/bench_dot.py): a parallel
-// region costs a few microseconds, so a product runs on one thread below kMinFlopsPerThread flops
-// per thread, and a matrix-vector product below kGemvMinBytesPerThread bytes of A per thread.
-static const double kMinFlopsPerThread = std::getenv("PKMF") ? std::atof(std::getenv("PKMF")) : 3.0e6;
+// Thread-count thresholds (measured on the 2-core Zen5 VM, see bench/bench_dot.py): a product runs
+// on one thread below kMinFlopsPerThread flops per thread, and a matrix-vector product below
+// kGemvMinBytesPerThread bytes of A per thread. With the team's threads still spinning from the
+// previous call (GOMP_SPINCOUNT, back-to-back calls as in training) a parallel region costs about a
+// microsecond: 1 vs 2 threads, idle machine, 16:07 UTC: 64^3 (0.5 Mflop) 3.6 vs 2.9 us, 80^3
+// 7.2 vs 5.1 us, (128,512)x(512,10) 8.5 vs 6.6 us, 48^3 (0.2 Mflop) 2.5 vs 2.5 us.
+constexpr double kMinFlopsPerThread = 5.0e5;
 
 // Threads for a product of `flops` flops: one per kMinFlopsPerThread, at most nt_max.
 inline int threads_for_flops(double flops, int nt_max) {
