@@ -52,6 +52,48 @@ def load(path: str) -> dict:
         return json.load(f)
 
 
+def _median(v: list[float]) -> float:
+    v = sorted(v)
+    n = len(v)
+    return v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2])
+
+
+def merge(datas: list[dict]) -> dict:
+    """Several runs of the same suite as one: each benchmark's median becomes the median over the
+    runs of its per-run medians (a slow period of the shared VM in one run then moves no figure),
+    the FMA peak likewise; STREAM keeps the best of the runs (as within a run)."""
+    if len(datas) == 1:
+        return datas[0]
+    out = dict(datas[0])
+    by_name: dict = {}
+    for d in datas:
+        for b in d.get("benchmarks", []):
+            by_name.setdefault(b["name"], []).append(b)
+    merged = []
+    for name, bs in by_name.items():
+        b = json.loads(json.dumps(bs[0]))
+        b["stats"]["median"] = _median([x["stats"]["median"] for x in bs])
+        b["stats"]["runs"] = len(bs)
+        if "peak_gflops" in b.get("extra_info", {}):
+            b["extra_info"]["peak_gflops"] = _median([x["extra_info"]["peak_gflops"] for x in bs])
+        merged.append(b)
+    out["benchmarks"] = merged
+    mi = dict(datas[0].get("machine_info", {}))
+    mi["loadavg_end"] = datas[-1].get("machine_info", {}).get("loadavg_end")
+    out["machine_info"] = mi
+    out["runs"] = [d.get("datetime", "?") for d in datas]
+    streams = [d["stream"] for d in datas if d.get("stream")]
+    if streams:
+        best: dict = {}
+        for st in streams:
+            for r in st:
+                k = (r.get("kernel"), r.get("impl"), r.get("threads"), r.get("array_mb"))
+                if k not in best or r["GBps"] > best[k]["GBps"]:
+                    best[k] = r
+        out["stream"] = list(best.values())
+    return out
+
+
 def rows_from(data: dict) -> dict:
     """{(op, dtype, size, variant): {impl: (median_s, bytes)}}"""
     table: dict = {}
@@ -100,8 +142,12 @@ def machine_block(data: dict, json_path: str) -> list[str]:
         f"- load average (1/5/15 min) at start {m.get('loadavg_start')}, at end {m.get('loadavg_end')} "
         f"(the benchmark itself adds ~1-2; more means other processes shared the {m.get('cores', '?')} cores "
         "and multi-thread timings are noisy)",
-        f"- run: {data.get('datetime', '?')}, source `{os.path.basename(json_path)}`; medians of pytest-benchmark "
-        "rounds; 'vs NumPy' = NumPy median / pykernels-all median (>1 = faster), same run",
+        (f"- run: {data.get('datetime', '?')}, source `{os.path.basename(json_path)}`; medians of pytest-benchmark "
+         "rounds; 'vs NumPy' = NumPy median / pykernels-all median (>1 = faster), same run")
+        if "runs" not in data else
+        (f"- {len(data['runs'])} runs ({data['runs'][0]} to {data['runs'][-1]}), each suite run whole, one after the "
+         "other; every figure is the median over the runs of that benchmark's median (pytest-benchmark rounds); "
+         "ratios are computed from those medians (>1 = pykernels faster)"),
     ]
     return lines
 
@@ -172,7 +218,8 @@ def render_dot(data: dict, json_path: str) -> str:
     out = ["### Matrix products (dot, matmul, fused dense)", ""]
     out += machine_block(data, json_path)[:1] + machine_block(data, json_path)[2:]
     if peak:
-        out.append("- FMA peak measured in the same run (independent FMA chains, `_core._fma_peak_gflops`): "
+        out.append(f"- FMA peak measured in the same run{'s (median)' if 'runs' in data else ''} (independent FMA "
+                   "chains, `_core._fma_peak_gflops`): "
                    + ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t in sorted(peak)))
     head = "| case | dtype | " + " | ".join(f"{i} {t}t" for t in threads for i in impls)
     head += " | " + " | ".join(f"pk/NumPy {t}t" for t in threads) + " | " + " | ".join(f"pk % peak {t}t" for t in threads) + " |"
@@ -214,13 +261,14 @@ def update_section(path: str, section: str, body: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("json", help="pytest-benchmark JSON file")
+    p.add_argument("json", nargs="+", help="pytest-benchmark JSON file(s); several runs are merged (see merge)")
     p.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
     p.add_argument("--section", default="elementwise", help="elementwise or dot (the table format)")
     p.add_argument("--stdout", action="store_true", help="print the tables instead of updating the file")
     args = p.parse_args(argv)
-    data = load(args.json)
-    body = render_dot(data, args.json) if args.section == "dot" else render(data, args.json)
+    data = merge([load(j) for j in args.json])
+    src = ", ".join(os.path.basename(j) for j in args.json)
+    body = render_dot(data, src) if args.section == "dot" else render(data, src)
     if args.stdout:
         print(body)
     else:

@@ -4,6 +4,7 @@ print the tables.
     python bench/run.py              # element-wise kernels at 1e3..1e6 elements + matrix products (~3 min)
     python bench/run.py --full       # also 1e7 elements and every matrix case (what bench/RESULTS.md holds)
     python bench/run.py --write      # also update bench/RESULTS.md with the tables of this run
+    python bench/run.py --full --repeat 3 --write   # what bench/RESULTS.md holds: median of 3 runs
 
 Threads: pykernels, OpenBLAS and PyTorch are pinned per benchmark (bench/conftest.py, threadpoolctl);
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the environment of the benchmark run so that
@@ -36,20 +37,27 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--full", action="store_true", help="all sizes and cases (slow)")
     p.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run both suites this many times, alternating, and report the median over the runs")
+    p.add_argument("--keep", metavar="DIR", help="also keep the pytest-benchmark JSON files in DIR")
     args = p.parse_args(argv)
     sys.path.insert(0, HERE)
     import report
 
     with tempfile.TemporaryDirectory() as tmp:
-        ew = os.path.join(tmp, "elementwise.json")
+        out_dir = args.keep or tmp
+        os.makedirs(out_dir, exist_ok=True)
+        ews, dots = [], []
         sizes = "1000,100000,1000000,10000000" if args.full else "1000,100000,1000000"
-        run_pytest(["bench_elementwise.py", f"--bench-sizes={sizes}", "--benchmark-min-rounds=5",
-                    "--benchmark-max-time=0.2"], ew)
-        dot = os.path.join(tmp, "dot.json")
         sel = [] if args.full else ["-k", f"({QUICK_DOT_CASES}) or fma_peak"]
-        run_pytest(["bench_dot.py", "--benchmark-min-rounds=5", "--benchmark-max-time=0.2", *sel], dot)
-        for path, section in ((ew, "elementwise"), (dot, "dot")):
-            argv2 = [path, "--section", section] + ([] if args.write else ["--stdout"])
+        for i in range(args.repeat):
+            ews.append(os.path.join(out_dir, f"elementwise-{i + 1}.json"))
+            run_pytest(["bench_elementwise.py", f"--bench-sizes={sizes}", "--benchmark-min-rounds=5",
+                        "--benchmark-max-time=0.2"], ews[-1])
+            dots.append(os.path.join(out_dir, f"dot-{i + 1}.json"))
+            run_pytest(["bench_dot.py", "--benchmark-min-rounds=5", "--benchmark-max-time=0.2", *sel], dots[-1])
+        for paths, section in ((ews, "elementwise"), (dots, "dot")):
+            argv2 = [*paths, "--section", section] + ([] if args.write else ["--stdout"])
             report.main(argv2)
     return 0
 
