@@ -6,7 +6,7 @@
 One row per (op, dtype, N, variant): the median time of each implementation, the speed-up of
 pykernels (all threads) over NumPy and over PyTorch in the same run, and pykernels' bandwidth in
 GB/s (bytes each call must move / median) and as a % of the STREAM-style measurement (bench/stream.py)
-stored in the same JSON, taken at the array size closest to the benchmark's working set.
+stored in the same JSON, taken at the STREAM array size closest to the benchmark's array size.
 The tables replace the text between ``<!-- BEGIN <section> -->`` and ``<!-- END <section> -->`` in
 the results file (appended when the markers are absent); the rest of the file is left alone.
 """
@@ -61,7 +61,7 @@ def _median(v: list[float]) -> float:
 def merge(datas: list[dict]) -> dict:
     """Several runs of the same suite as one: each benchmark's median becomes the median over the
     runs of its per-run medians (a slow period of the shared VM in one run then moves no figure),
-    the FMA peak likewise; STREAM keeps the best of the runs (as within a run)."""
+    the FMA peak and each STREAM figure (a best of several repetitions within its run) likewise."""
     if len(datas) == 1:
         return datas[0]
     out = dict(datas[0])
@@ -84,13 +84,15 @@ def merge(datas: list[dict]) -> dict:
     out["runs"] = [d.get("datetime", "?") for d in datas]
     streams = [d["stream"] for d in datas if d.get("stream")]
     if streams:
-        best: dict = {}
+        recs: dict = {}
         for st in streams:
             for r in st:
-                k = (r.get("kernel"), r.get("impl"), r.get("threads"), r.get("array_mb"))
-                if k not in best or r["GBps"] > best[k]["GBps"]:
-                    best[k] = r
-        out["stream"] = list(best.values())
+                recs.setdefault((r.get("kernel"), r.get("impl"), r.get("threads"), r.get("array_mb")), []).append(r)
+        out["stream"] = []
+        for rs in recs.values():
+            r = dict(rs[0])
+            r["GBps"] = _median([x["GBps"] for x in rs])
+            out["stream"].append(r)
     return out
 
 
@@ -106,19 +108,17 @@ def rows_from(data: dict) -> dict:
     return table
 
 
-def stream_peak(stream: list[dict] | None, nbytes: float | None) -> float | None:
-    """Best STREAM GB/s (any kernel, any impl) at the array size whose total traffic is closest to
-    nbytes on a log scale."""
-    if not stream or not nbytes:
+def stream_peak(stream: list[dict] | None, array_bytes: float | None) -> float | None:
+    """Best STREAM GB/s (any kernel, any impl) at the STREAM array size closest (log scale) to the
+    benchmark's array size (elements x itemsize): L2/L3-resident arrays are compared with the
+    L2/L3 STREAM figure, 40-80 MB arrays with the 40 or 128 MB one."""
+    if not stream or not array_bytes:
         return None
-    best: dict = {}
-    for r in stream:
-        best[r["bytes"]] = max(best.get(r["bytes"], 0.0), r["GBps"])
     by_size: dict = {}
     for r in stream:
         by_size.setdefault(r["array_mb"], []).append(r["GBps"])
     sizes = sorted(by_size)
-    mb = min(sizes, key=lambda m: abs(math.log(nbytes / (3 * m * 2**20))))
+    mb = min(sizes, key=lambda m: abs(math.log(array_bytes / (m * 2**20))))
     return max(by_size[mb])
 
 
@@ -175,7 +175,7 @@ def render(data: dict, json_path: str) -> str:
         vs_t = med["torch"] / pk_all if pk_all and "torch" in med else None
         vs_naive = med["naive"] / pk_all if pk_all and "naive" in med else None
         gbs = nbytes / pk_all / 1e9 if pk_all and nbytes else None
-        peak = stream_peak(stream, nbytes)
+        peak = stream_peak(stream, size * (4 if dt == "f32" else 8))
         pct = f"{100 * gbs / peak:.0f}%" if gbs and peak else ""
         out.append(
             f"| {OP_LABEL.get(op, op)} | {dt} | {f'{size:.0e}'.replace('e+0', 'e')} | {'yes' if var == 'out' else 'no'} | "
@@ -186,7 +186,8 @@ def render(data: dict, json_path: str) -> str:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import stream as stream_mod
 
-        out += ["", "STREAM-style bandwidth measured in the same session (float64, best of several runs; "
+        out += ["", "STREAM-style bandwidth measured in the same session (float64, best of several repetitions"
+                + ("; the median of that over the runs" if "runs" in data else "") + "; "
                 "bytes counted as in STREAM, bench/stream.py):", "", stream_mod.format_table(stream)]
     return "\n".join(out) + "\n"
 
