@@ -92,6 +92,30 @@ def test_dense_every_isa(name, dt):
                 np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", supported_isas())
+@pytest.mark.parametrize("dt", DTYPES)
+def test_small_products_read_in_place_every_isa(name, dt):
+    """B with contiguous rows, at most 64 KiB and wider than one vector: the path that packs nothing
+    (full and partial column blocks, row remainders, bias contiguous or strided, relu, A transposed or
+    reversed, and the accumulating form that matmul_backward uses to sum over a broadcast batch)."""
+    rng = np.random.default_rng(26)
+    with isa(name):
+        for m, k, n in [(1, 3, 17), (13, 7, 33), (30, 64, 40), (61, 97, 100), (200, 16, 48), (12, 1, 64)]:
+            W = make(rng, (k, n), dt)
+            b = make(rng, (2 * n,), dt)[::2]
+            for lx in ("c", "f", "neg"):
+                x = make(rng, (m, k), dt, lx)
+                for act in (None, "relu"):
+                    np.testing.assert_allclose(pk.dense(x, W, b, activation=act), dense_ref(x, W, b, act),
+                                               rtol=1e-4, atol=1e-4)
+                assert_product_close(pk.dot(x, W), x, W, np.dot)
+        a, w = make(rng, (10, 13, 7), dt)[::2], make(rng, (7, 33), dt)  # batch not foldable: C accumulates
+        dout = make(rng, (5, 13, 33), dt)
+        da, dw = pk.matmul_backward(dout, a, w)
+        np.testing.assert_allclose(da, dout @ w.T, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(dw, np.einsum("bik,bij->kj", a, dout), rtol=1e-4, atol=1e-4)
+
+
 @settings(max_examples=60, deadline=None)
 @given(dense_case())
 def test_dense_backward_matches_numpy(case):

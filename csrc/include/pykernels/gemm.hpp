@@ -54,6 +54,12 @@ using GemmSmallN = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int6
 using GemmDotN = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, const void* bt, int64_t ldbt,
                           void* c, int64_t rsc, int64_t csc, int load_c, const void* bias, int relu);
 
+// Small products with nothing packed: C(m,n) (op)= A(m,k) * B(k,n), A read in place through
+// (rsa, csa), B through its contiguous rows (ldb apart), C's rows contiguous (rsc apart). Epilogue
+// as GemmUkr; bias (or null) is contiguous, one value per column (n values, not padded).
+using GemmDirect = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa, const void* b,
+                            int64_t ldb, void* c, int64_t rsc, int load_c, const void* bias, int relu);
+
 struct GemmKernels {
   int mr = 0, nr = 0;     // register tile
   int64_t kc = 0, mc = 0;  // cache blocks (see the ISA file for why)
@@ -63,6 +69,7 @@ struct GemmKernels {
   GemvKernel gemv = nullptr;
   GemmSmallN small_n = nullptr;
   GemmDotN dot_n = nullptr;  // null where vectors are 1 lane wide (generic)
+  GemmDirect direct = nullptr;
   int lanes = 1;  // vector width in elements
 };
 
