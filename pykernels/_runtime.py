@@ -46,8 +46,17 @@ def config() -> dict[str, Any]:
         "simd_detected": _core._isa_detected(),
         "simd_compiled": ", ".join(_core._isa_compiled()),
         "max_dims": b["max_dims"],
+        "output_cache": _output_cache(),
         "cuda": "compiled" if _core._cuda_compiled() else "not compiled",
     }
+
+
+def _output_cache() -> str:
+    p = _core._pool_stats()
+    if p["cap_bytes"] == 0:
+        return "off (PYKERNELS_POOL_MB=0)"
+    return (f"up to {p['cap_bytes'] >> 20} MiB of freed results >= {p['min_bytes'] >> 20} MiB kept for reuse "
+            f"(PYKERNELS_POOL_MB); {p['cached_bytes'] >> 20} MiB held now")
 
 
 def show_config() -> None:

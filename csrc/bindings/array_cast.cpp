@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "pykernels/pool.hpp"
+
 namespace pk::py_bind {
 
 namespace {
@@ -103,15 +105,54 @@ void finalize(Operand& op, DType dt) {
   op.view = view_of(op.arr);
 }
 
+namespace {
+struct PooledBlock {
+  void* p;
+  size_t capacity;
+};
+
+void release_block(void* ptr) {
+  auto* b = static_cast<PooledBlock*>(ptr);
+  pool_release(b->p, b->capacity);
+  delete b;
+}
+}  // namespace
+
 py::array new_array(DType dt, const int64_t* shape, int nd) {
   // Straight to PyArray_NewFromDescr: py::array_t's constructor builds stride vectors and a dtype
   // object per call, which shows up at 1e3 elements.
   auto& api = py::detail::npy_api::get();
   Py_intptr_t dims[kMaxDims];
-  for (int i = 0; i < nd; ++i) dims[i] = Py_intptr_t(shape[i]);
+  size_t nbytes = dt == DType::f32 ? 4 : 8;
+  for (int i = 0; i < nd; ++i) {
+    dims[i] = Py_intptr_t(shape[i]);
+    nbytes *= size_t(shape[i]);
+  }
   PyObject* descr = api.PyArray_DescrFromType_(dt == DType::f32 ? kNpyFloat : kNpyDouble);
-  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, nullptr, 0, nullptr);
-  if (!arr) throw py::error_already_set();
+  if (nbytes < kPoolMinBytes || pool_stats().cap_bytes == 0) {
+    PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, nullptr, 0, nullptr);
+    if (!arr) throw py::error_already_set();
+    return py::reinterpret_steal<py::array>(arr);
+  }
+  // Large result: a block of the output cache (pool.hpp), owned by a capsule that is the array's
+  // base object and gives the block back when the last view of it is gone.
+  auto* block = new PooledBlock{nullptr, 0};
+  try {
+    block->p = pool_acquire(nbytes, &block->capacity);
+  } catch (...) {
+    delete block;
+    Py_DECREF(descr);
+    throw;
+  }
+  py::capsule owner(block, &release_block);
+  constexpr int kCArray = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
+                          py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, block->p, kCArray, nullptr);
+  if (!arr) throw py::error_already_set();  // `owner` gives the block back
+  if (api.PyArray_SetBaseObject_(arr, owner.release().ptr()) != 0) {  // steals the capsule
+    Py_DECREF(arr);
+    throw py::error_already_set();
+  }
   return py::reinterpret_steal<py::array>(arr);
 }
 

@@ -4,6 +4,7 @@
 #include "pykernels/common.hpp"
 #include "pykernels/dispatch.hpp"
 #include "pykernels/parallel.hpp"
+#include "pykernels/pool.hpp"
 
 namespace pk::py_bind {
 namespace py = pybind11;
@@ -37,6 +38,24 @@ void bind_runtime(py::module_& m) {
         throw ValueError("unknown instruction set '" + name + "' (choose generic, avx2 or avx512)");
       },
       py::arg("name"));
+  m.def("_pool_stats", [] {
+    const PoolStats st = pool_stats();
+    py::dict d;
+    d["cached_blocks"] = st.cached_blocks;
+    d["cached_bytes"] = st.cached_bytes;
+    d["cap_bytes"] = st.cap_bytes;
+    d["min_bytes"] = kPoolMinBytes;
+    d["hits"] = st.hits;
+    d["misses"] = st.misses;
+    return d;
+  });
+  m.def(
+      "_pool_set_cap",
+      [](long long bytes) {
+        if (bytes < 0) throw ValueError("_pool_set_cap: bytes must be >= 0");
+        pool_set_cap(size_t(bytes));
+      },
+      py::arg("bytes"));
   py::dict build;
   build["version"] = PK_VERSION_INFO;
   build["compiler"] = PK_COMPILER_INFO;
