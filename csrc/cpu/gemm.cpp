@@ -375,15 +375,19 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   }
 }
 
+// The small B of the narrow paths is packed (or transposed) by every thread for itself, inside the
+// parallel region: a copy written by the calling thread and read by the other costs a cross-core
+// transfer per call, which on this VM took longer than the product ((128,512)x(512,10), 2 threads:
+// 14.8 us with one shared copy, 8.0 us without a copy, 9.4 us on one thread; 17:13 UTC).
+
 // N <= 2 vectors: only B is packed (it is small); A is read in place (see small_n). Threads split
 // C's rows.
 template <class T>
 void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   const int64_t M = p.M, N = p.N, K = p.K;
   const int64_t nrs = N <= g.lanes ? g.lanes : 2 * g.lanes;
-  T* bp = static_cast<T*>(tl_bpack.get(size_t(K) * size_t(nrs) * sizeof(T) + 64));
   // Rows of (at most 32) padded values: fixed-length loops (no memcpy/memset call per row).
-  auto pack_rows = [&](auto nrs_const) {
+  auto pack = [&](T* bp, auto nrs_const) {
     constexpr int64_t NRS = decltype(nrs_const)::value;
     for (int64_t k = 0; k < K; ++k) {
       const T* row = p.B + k * p.rsb;
@@ -396,18 +400,23 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
       }
     }
   };
-  switch (nrs) {
-    case 1: pack_rows(std::integral_constant<int64_t, 1>()); break;
-    case 2: pack_rows(std::integral_constant<int64_t, 2>()); break;
-    case 4: pack_rows(std::integral_constant<int64_t, 4>()); break;
-    case 8: pack_rows(std::integral_constant<int64_t, 8>()); break;
-    case 16: pack_rows(std::integral_constant<int64_t, 16>()); break;
-    default: pack_rows(std::integral_constant<int64_t, 32>()); break;
-  }
+  auto pack_b = [&]() {
+    T* bp = static_cast<T*>(tl_bown.get(size_t(K) * size_t(nrs) * sizeof(T) + 64));  // this thread's
+    switch (nrs) {
+      case 1: pack(bp, std::integral_constant<int64_t, 1>()); break;
+      case 2: pack(bp, std::integral_constant<int64_t, 2>()); break;
+      case 4: pack(bp, std::integral_constant<int64_t, 4>()); break;
+      case 8: pack(bp, std::integral_constant<int64_t, 8>()); break;
+      case 16: pack(bp, std::integral_constant<int64_t, 16>()); break;
+      default: pack(bp, std::integral_constant<int64_t, 32>()); break;
+    }
+    return bp;
+  };
   if (p.b_colsum)
     for (int64_t j = 0; j < N; ++j) {
       double s = 0.0;
-      for (int64_t k = 0; k < K; ++k) s += double(bp[k * nrs + j]);
+      for (int64_t k = 0; k < K; ++k)
+        if (!p.bmask || p.bmask[k * p.bmrs + j * p.bmcs] > T(0)) s += double(p.B[k * p.rsb + j * p.csb]);
       p.b_colsum[j] += s;
     }
   T* bias = nullptr;
@@ -418,6 +427,7 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   const double flops = 2.0 * double(M) * double(N) * double(K);
   const int nt = threads_for_flops(flops, nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
+    const T* bp = pack_b();
     g.small_n(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, p.csa, bp, p.C + i0 * p.rsc, p.rsc, p.csc,
               p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
   };
@@ -425,28 +435,27 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
 }
 
 // Small N, rows of A contiguous: every C element as a dot product along k (GemmDotN), B used
-// transposed (read in place when its columns are contiguous, else copied: it is small). Threads
-// split C's rows.
+// transposed (read in place when its columns are contiguous, else copied by each thread: it is
+// small). Threads split C's rows.
 template <class T>
 void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   const int64_t M = p.M, N = p.N, K = p.K;
-  const T* bt = p.B;
-  int64_t ldbt = p.csb;
-  if (p.bmask || p.rsb != 1) {
-    T* buf = static_cast<T*>(tl_bpack.get(size_t(N) * size_t(K) * sizeof(T) + 64));
+  const bool copy = p.bmask || p.rsb != 1;
+  auto transposed_b = [&]() {
+    T* buf = static_cast<T*>(tl_bown.get(size_t(N) * size_t(K) * sizeof(T) + 64));  // this thread's
     for (int64_t k = 0; k < K; ++k) {
       const T* row = p.B + k * p.rsb;
       const T* mrow = p.bmask ? p.bmask + k * p.bmrs : nullptr;
       for (int64_t j = 0; j < N; ++j)
         buf[j * K + k] = (!mrow || mrow[j * p.bmcs] > T(0)) ? row[j * p.csb] : T(0);
     }
-    bt = buf;
-    ldbt = K;
-  }
+    return buf;
+  };
   if (p.b_colsum)
     for (int64_t j = 0; j < N; ++j) {
       double s = 0.0;
-      for (int64_t k = 0; k < K; ++k) s += double(bt[j * ldbt + k]);
+      for (int64_t k = 0; k < K; ++k)
+        if (!p.bmask || p.bmask[k * p.bmrs + j * p.bmcs] > T(0)) s += double(p.B[k * p.rsb + j * p.csb]);
       p.b_colsum[j] += s;
     }
   T* bias = nullptr;
@@ -457,6 +466,8 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   const double flops = 2.0 * double(M) * double(N) * double(K);
   const int nt = threads_for_flops(flops, nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
+    const T* bt = copy ? transposed_b() : p.B;
+    const int64_t ldbt = copy ? K : p.csb;
     g.dot_n(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, bt, ldbt, p.C + i0 * p.rsc, p.rsc, p.csc,
             p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
   };
