@@ -150,18 +150,32 @@ inline T bias_at(const Problem<T>& p, int64_t i, int64_t j) {
   return T(0);
 }
 
+// b_colsum[j] += sum over k of the (masked) B(k, j), in double, k ascending: the db of the dense
+// backward pass for the paths that do not pack B in micro-panels.
+template <class T>
+void add_masked_colsums(const Problem<T>& p) {
+  for (int64_t j = 0; j < p.N; ++j) {
+    double s = 0.0;
+    for (int64_t k = 0; k < p.K; ++k)
+      if (!p.bmask || p.bmask[k * p.bmrs + j * p.bmcs] > T(0)) s += double(p.B[k * p.rsb + j * p.csb]);
+    p.b_colsum[j] += s;
+  }
+}
+
+// The bias as `len` contiguous values (the first `valid` from p.bias, the rest 0), for kernels that
+// load whole vectors of it; p.bias itself when it already is that.
+template <class T>
+const T* contiguous_bias(const Problem<T>& p, int64_t valid, int64_t len) {
+  if (p.bias_stride == 1 && len == valid) return p.bias;
+  T* buf = static_cast<T*>(tl_vec.get(size_t(len) * sizeof(T)));
+  for (int64_t i = 0; i < len; ++i) buf[i] = i < valid ? p.bias[i * p.bias_stride] : T(0);
+  return buf;
+}
+
 // M, N or K is 0: sums over an empty or a full K directly, C from the epilogue of an empty sum.
 template <class T>
 void degenerate(const Problem<T>& p) {
-  if (p.b_colsum)
-    for (int64_t j = 0; j < p.N; ++j) {
-      double s = 0.0;
-      for (int64_t k = 0; k < p.K; ++k) {
-        const T v = p.B[k * p.rsb + j * p.csb];
-        if (!p.bmask || p.bmask[k * p.bmrs + j * p.bmcs] > T(0)) s += double(v);
-      }
-      p.b_colsum[j] += s;
-    }
+  if (p.b_colsum) add_masked_colsums(p);
   if (p.a_rowsum)
     for (int64_t i = 0; i < p.M; ++i) {
       double s = 0.0;
@@ -233,13 +247,9 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
 
   // Bias as a contiguous, tile-padded copy (the micro-kernel loads whole vectors of it).
   const T* bias = nullptr;
-  if (p.bias_kind != kBiasNone) {
-    const int64_t len = p.bias_kind == kBiasCol ? ceil_div(N, NR) * NR : ceil_div(M, MR) * MR;
-    const int64_t valid = p.bias_kind == kBiasCol ? N : M;
-    T* buf = static_cast<T*>(tl_vec.get(size_t(len) * sizeof(T)));
-    for (int64_t i = 0; i < len; ++i) buf[i] = i < valid ? p.bias[i * p.bias_stride] : T(0);
-    bias = buf;
-  }
+  if (p.bias_kind != kBiasNone)
+    bias = p.bias_kind == kBiasCol ? contiguous_bias(p, N, ceil_div(N, NR) * NR)
+                                   : contiguous_bias(p, M, ceil_div(M, MR) * MR);
 
   const int64_t rt = ceil_div(M, MR), ct = ceil_div(N, NR);
   // Split C's rows (each thread packs all of B and its rows of A) or its columns (each thread packs
@@ -412,18 +422,8 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
     }
     return bp;
   };
-  if (p.b_colsum)
-    for (int64_t j = 0; j < N; ++j) {
-      double s = 0.0;
-      for (int64_t k = 0; k < K; ++k)
-        if (!p.bmask || p.bmask[k * p.bmrs + j * p.bmcs] > T(0)) s += double(p.B[k * p.rsb + j * p.csb]);
-      p.b_colsum[j] += s;
-    }
-  T* bias = nullptr;
-  if (p.bias_kind == kBiasCol) {
-    bias = static_cast<T*>(tl_vec.get(size_t(nrs) * sizeof(T)));
-    for (int64_t j = 0; j < nrs; ++j) bias[j] = j < N ? p.bias[j * p.bias_stride] : T(0);
-  }
+  if (p.b_colsum) add_masked_colsums(p);
+  const T* bias = p.bias_kind == kBiasCol ? contiguous_bias(p, N, nrs) : nullptr;
   const double flops = 2.0 * double(M) * double(N) * double(K);
   const int nt = threads_for_flops(flops, nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
@@ -451,18 +451,8 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
     }
     return buf;
   };
-  if (p.b_colsum)
-    for (int64_t j = 0; j < N; ++j) {
-      double s = 0.0;
-      for (int64_t k = 0; k < K; ++k)
-        if (!p.bmask || p.bmask[k * p.bmrs + j * p.bmcs] > T(0)) s += double(p.B[k * p.rsb + j * p.csb]);
-      p.b_colsum[j] += s;
-    }
-  T* bias = nullptr;
-  if (p.bias_kind == kBiasCol) {
-    bias = static_cast<T*>(tl_vec.get(size_t(N) * sizeof(T)));
-    for (int64_t j = 0; j < N; ++j) bias[j] = p.bias[j * p.bias_stride];
-  }
+  if (p.b_colsum) add_masked_colsums(p);
+  const T* bias = p.bias_kind == kBiasCol ? contiguous_bias(p, N, N) : nullptr;
   const double flops = 2.0 * double(M) * double(N) * double(K);
   const int nt = threads_for_flops(flops, nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
@@ -483,16 +473,7 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
 template <class T>
 void direct(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   const int64_t M = p.M, N = p.N, K = p.K;
-  const T* bias = nullptr;
-  if (p.bias_kind == kBiasCol) {
-    if (p.bias_stride == 1) {
-      bias = p.bias;
-    } else {
-      T* buf = static_cast<T*>(tl_vec.get(size_t(N) * sizeof(T)));
-      for (int64_t j = 0; j < N; ++j) buf[j] = p.bias[j * p.bias_stride];
-      bias = buf;
-    }
-  }
+  const T* bias = p.bias_kind == kBiasCol ? contiguous_bias(p, N, N) : nullptr;
   const int nt = threads_for_flops(2.0 * double(M) * double(N) * double(K), nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
     g.direct(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, p.csa, p.B, p.rsb, p.C + i0 * p.rsc, p.rsc,
