@@ -104,3 +104,20 @@ def test_env_var_turns_the_cache_off(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
                          check=True, timeout=120).stdout.split(maxsplit=2)
     assert out[0] == "0" and out[1] == "True" and out[2].startswith("off")
+
+
+def test_pooled_results_of_broadcast_strided_float64_operands(pool):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((50_000, 100))[::-2]  # float64, negative row stride: 25000 x 100 = 20 MB
+    b = rng.standard_normal(200)[::2]  # broadcast along rows, strided
+    for _ in range(2):  # the second call reuses the first result's block
+        r = pk.add(x, b)
+        np.testing.assert_array_equal(r, x + b)
+        assert not r.flags.owndata
+        del r
+    assert _core._pool_stats()["hits"] >= 1
+
+
+def test_negative_cap_is_an_error():
+    with pytest.raises(ValueError, match="bytes must be >= 0"):
+        _core._pool_set_cap(-1)
