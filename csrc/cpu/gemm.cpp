@@ -434,6 +434,12 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   const bool copy = p.bmask || p.rsb != 1;
   auto transposed_b = [&]() {
     T* buf = static_cast<T*>(tl_bown.get(size_t(N) * size_t(K) * sizeof(T) + 64));  // this thread's
+    if (!p.bmask && p.csb == 1) {
+      // Register transposes: (128,512)x(512,10) on 1 thread 13.7 -> 9.6 us (C++ loop, medians of 6
+      // alternating runs, 18:25 UTC; the scalar copy was a fifth of the time in perf).
+      g.transpose(buf, K, p.B, p.rsb, K, N);
+      return buf;
+    }
     for (int64_t k = 0; k < K; ++k) {
       const T* row = p.B + k * p.rsb;
       const T* mrow = p.bmask ? p.bmask + k * p.bmrs : nullptr;

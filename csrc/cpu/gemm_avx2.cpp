@@ -42,6 +42,10 @@ struct VecF {
   static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
     return false;
   }
+  template <class U2>
+  static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
+    return false;
+  }
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(p + W), _MM_HINT_T0);
@@ -76,6 +80,10 @@ struct VecD {
   }
   template <int MR, class TT>
   static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
+    return false;
+  }
+  template <class U2>
+  static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
     return false;
   }
   static inline void prefetch_w(const T* p) {

@@ -124,6 +124,22 @@ struct VecF {
     return true;
   }
 
+  // dst[j * ldd + r] = src[r * lds + j] for r < rows, j < cols <= 16: 16 rows at a time, masked
+  // loads of the cols valid values, a register transpose, masked stores of the rows valid values.
+  static inline bool transpose_cols(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int cols) {
+    if (cols > 16) return false;
+    const __mmask16 lm = mask(cols);
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+      const int rr = int(rows - r0 < 16 ? rows - r0 : 16);
+      R r[16];
+      for (int i = 0; i < 16; ++i) r[i] = i < rr ? _mm512_maskz_loadu_ps(lm, src + (r0 + i) * lds) : zero();
+      transpose16(r);
+      const __mmask16 sm = mask(rr);
+      for (int j = 0; j < cols; ++j) _mm512_mask_storeu_ps(dst + j * ldd + r0, sm, r[j]);
+    }
+    return true;
+  }
+
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(p + W), _MM_HINT_T0);
@@ -209,6 +225,21 @@ struct VecD {
         transpose8(r);
         for (int q = 0; q < kr; ++q) _mm512_storeu_pd(dst + (p + q) * NR + g * 8, r[q]);
       }
+    }
+    return true;
+  }
+
+  // As VecF::transpose_cols, 8 rows at a time, cols <= 8.
+  static inline bool transpose_cols(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int cols) {
+    if (cols > 8) return false;
+    const __mmask8 lm = mask(cols);
+    for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+      const int rr = int(rows - r0 < 8 ? rows - r0 : 8);
+      R r[8];
+      for (int i = 0; i < 8; ++i) r[i] = i < rr ? _mm512_maskz_loadu_pd(lm, src + (r0 + i) * lds) : zero();
+      transpose8(r);
+      const __mmask8 sm = mask(rr);
+      for (int j = 0; j < cols; ++j) _mm512_mask_storeu_pd(dst + j * ldd + r0, sm, r[j]);
     }
     return true;
   }

@@ -32,6 +32,10 @@ struct VecScalar {
   static inline bool pack_rows(U*, const U*, int64_t, const U*, int64_t, int64_t) {
     return false;
   }
+  template <class U2>
+  static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
+    return false;
+  }
   static inline void prefetch_w(const T*) {}
 };
 using VecF = VecScalar<float>;

@@ -60,6 +60,10 @@ using GemmDotN = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int64_
 using GemmDirect = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int64_t rsa, int64_t csa, const void* b,
                             int64_t ldb, void* c, int64_t rsc, int load_c, const void* bias, int relu);
 
+// dst[j * ldd + r] = src[r * lds + j] for r < rows, j < cols: a small matrix with contiguous rows,
+// transposed (the narrow paths' B).
+using GemmTranspose = void (*)(void* dst, int64_t ldd, const void* src, int64_t lds, int64_t rows, int64_t cols);
+
 struct GemmKernels {
   int mr = 0, nr = 0;     // register tile
   int64_t kc = 0, mc = 0;  // cache blocks (see the ISA file for why)
@@ -70,6 +74,7 @@ struct GemmKernels {
   GemmSmallN small_n = nullptr;
   GemmDotN dot_n = nullptr;  // null where vectors are 1 lane wide (generic)
   GemmDirect direct = nullptr;
+  GemmTranspose transpose = nullptr;
   int lanes = 1;  // vector width in elements
 };
 
