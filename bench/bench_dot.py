@@ -155,8 +155,11 @@ def _np_dense_backward(dy, x, W, y):
     return dz @ W.T, x.T @ dz, dz.sum(axis=0)
 
 
+# "pk-bare": the GEMMs alone (pykernels, same threads), the yardstick of the fused kernels' epilogue
+# and packing-time work: forward x @ W (no bias, no relu), backward x.T @ dz and dz @ W.T on a dz
+# masked beforehand (no mask, no column sums).
 @pytest.mark.parametrize("threads", THREADS)
-@pytest.mark.parametrize("impl", ["numpy", "pykernels"])
+@pytest.mark.parametrize("impl", ["numpy", "pykernels", "pk-bare"])
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 @pytest.mark.parametrize("case", list(DENSE))
 def test_dense(benchmark, pytestconfig, case, direction, impl, threads):
@@ -165,16 +168,27 @@ def test_dense(benchmark, pytestconfig, case, direction, impl, threads):
         x, W, b, y, dy = _dense_data(DENSE[case])
     if direction == "forward":
         flops = 2 * m * k * n
-        f = (lambda: np.maximum(x @ W + b, 0)) if impl == "numpy" else (lambda: pk.dense(x, W, b, activation="relu"))
-        ref = lambda: np.maximum(x @ W + b, 0)  # noqa: E731
+        if impl == "numpy":
+            f = lambda: np.maximum(x @ W + b, 0)  # noqa: E731
+            ref = f
+        elif impl == "pykernels":
+            f = lambda: pk.dense(x, W, b, activation="relu")  # noqa: E731
+            ref = lambda: np.maximum(x @ W + b, 0)  # noqa: E731
+        else:
+            f = lambda: pk.dot(x, W)  # noqa: E731
+            ref = lambda: x @ W  # noqa: E731
     else:
         flops = 4 * m * k * n
+        ref = lambda: _np_dense_backward(dy, x, W, y)  # noqa: E731
+        bufs = dict(dx=np.empty((m, k), F32), dW=np.empty((k, n), F32), db=np.empty((n,), F32))
         if impl == "numpy":
             f = lambda: _np_dense_backward(dy, x, W, y)  # noqa: E731
-        else:
-            bufs = dict(dx=np.empty((m, k), F32), dW=np.empty((k, n), F32), db=np.empty((n,), F32))
+        elif impl == "pykernels":
             f = lambda: pk.dense_backward(dy, x, W, y=y, activation="relu", **bufs)  # noqa: E731
-        ref = lambda: _np_dense_backward(dy, x, W, y)  # noqa: E731
+        else:
+            dz = dy * (y > 0)
+            f = lambda: (pk.dot(dz, W.T, out=bufs["dx"]), pk.dot(x.T, dz, out=bufs["dW"]))  # noqa: E731
+            ref = lambda: _np_dense_backward(dy, x, W, y)[:2]  # noqa: E731
     with _one_blas_thread():
         expect = ref()
     with pinned(impl, threads):

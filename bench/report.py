@@ -215,7 +215,9 @@ def render_dot(data: dict, json_path: str) -> str:
         if "flops" in e and "case" in e:
             flops_of[(e["case"], e.get("dtype", "float32"))] = float(e["flops"])
     threads = sorted({t for r in rows.values() for (_, t) in r})
-    impls = [i for i in ("numpy", "pykernels", "torch", "naive") if any(i == k[0] for r in rows.values() for k in r)]
+    impls = [i for i in ("numpy", "pykernels", "pk-bare", "torch", "naive")
+             if any(i == k[0] for r in rows.values() for k in r)]
+    bare = "pk-bare" in impls
     out = ["### Matrix products (dot, matmul, fused dense)", ""]
     out += machine_block(data, json_path)[:1] + machine_block(data, json_path)[2:]
     if peak:
@@ -223,9 +225,13 @@ def render_dot(data: dict, json_path: str) -> str:
                    "chains, `_core._fma_peak_gflops`): "
                    + ", ".join(f"{peak[t]:.0f} GFLOP/s on {t} thread{'s' if t > 1 else ''}" for t in sorted(peak)))
     head = "| case | dtype | " + " | ".join(f"{i} {t}t" for t in threads for i in impls)
-    head += " | " + " | ".join(f"pk/NumPy {t}t" for t in threads) + " | " + " | ".join(f"pk % peak {t}t" for t in threads) + " |"
-    out += ["", "GFLOP/s (median time in parentheses):", "", head,
-            "|---|---|" + "---:|" * (len(threads) * len(impls) + 2 * len(threads))]
+    head += " | " + " | ".join(f"pk/NumPy {t}t" for t in threads) + " | " + " | ".join(f"pk % peak {t}t" for t in threads)
+    if bare:
+        head += " | " + " | ".join(f"pk time / bare {t}t" for t in threads)
+    head += " |"
+    ncols = len(threads) * len(impls) + (3 if bare else 2) * len(threads)
+    out += ["", "GFLOP/s (median time in parentheses; pk-bare: the fused layer's GEMMs alone, pykernels):", "",
+            head, "|---|---|" + "---:|" * ncols]
     for key in sorted(rows, key=lambda k: (list(rows).index(k))):
         r, fl = rows[key], flops_of[key]
         cells = []
@@ -237,6 +243,9 @@ def render_dot(data: dict, json_path: str) -> str:
                   else "" for t in threads]
         pct = [f"{100 * fl / r[('pykernels', t)] / 1e9 / peak[t]:.0f}%" if ("pykernels", t) in r and t in peak
                else "" for t in threads]
+        if bare:
+            pct += [f"{r[('pykernels', t)] / r[('pk-bare', t)]:.2f}" if ("pykernels", t) in r and ("pk-bare", t) in r
+                    else "" for t in threads]
         out.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells + ratios + pct) + " |")
     return "\n".join(out) + "\n"
 
