@@ -210,6 +210,22 @@ def test_dense_out():
     np.testing.assert_allclose(out, dense_ref(x, W, b, "relu"), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("name", supported_isas())
+@pytest.mark.parametrize("dt", DTYPES)
+def test_dense_transposed_output_every_isa(name, dt):
+    """Shapes run as C^T = W^T x^T (N within one row tile, x column-major): the micro-kernel stores
+    its tile transposed (one vector per column of C), with the bias per row of the transposed
+    problem, relu, one or several K blocks, full and partial tiles."""
+    rng = np.random.default_rng(26)
+    with isa(name):
+        for m, k, n in [(512, 128, 10), (37, 33, 12), (100, 600, 5), (33, 1000, 1 + 11), (64, 7, 3)]:
+            x, W, b = make(rng, (m, k), dt, "f"), make(rng, (k, n), dt), make(rng, (n,), dt)
+            for act in (None, "relu"):
+                got = pk.dense(x, W, b, activation=act)
+                np.testing.assert_allclose(got, dense_ref(x, W, b, act), rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(pk.dot(x, W), x @ W, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("shape", [(128, 784, 512), (128, 512, 10), (300, 100, 200), (7, 3000, 9), (4000, 50, 70)])
 def test_dense_bit_identical_across_threads(dt, shape):

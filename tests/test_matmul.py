@@ -93,6 +93,50 @@ def test_matmul_out_and_scalar():
     np.testing.assert_allclose(sq, expect, rtol=1e-12, atol=1e-12)
 
 
+OUT_LAYOUTS = ("c", "f", "neg", "step", "mixed")
+
+
+@settings(max_examples=60, deadline=None)
+@given(matmul_case(), st.sampled_from(OUT_LAYOUTS))
+def test_matmul_out_any_layout(case, out_layout):
+    """out= of any layout, as np.matmul takes it: Fortran order makes the micro-kernel store its tiles
+    transposed; views and reversed axes go through the general strides."""
+    a_shape, b_shape, dt, la, lb, seed = case
+    rng = np.random.default_rng(seed)
+    a, b = make(rng, a_shape, dt, la), make(rng, b_shape, dt, lb)
+    shape = np.matmul(a, b).shape
+    if len(shape) == 0:
+        return  # a scalar result has no out=
+    out = make(rng, shape, dt, out_layout)
+    out[...] = np.nan
+    assert pk.matmul(a, b, out=out) is out
+    assert_product_close(out, a, b, np.matmul)
+
+
+@pytest.mark.parametrize("name", supported_isas())
+@pytest.mark.parametrize("dt", DTYPES)
+def test_matmul_fortran_out_every_isa(name, dt):
+    """Column-major results of the blocked path (kept orientation: C tall and wide), one and several
+    K blocks, full and partial tiles, and of the C^T = B^T A^T path (N within a row tile)."""
+    rng = np.random.default_rng(13)
+    with isa(name):
+        for m, k, n in [(130, 70, 64), (200, 1000, 96), (37, 33, 40), (512, 128, 10), (50, 900, 7)]:
+            a, b = make(rng, (m, k), dt), make(rng, (k, n), dt, "f")
+            out = make(rng, (m, n), dt, "f")
+            pk.matmul(a, b, out=out)
+            assert_product_close(out, a, b, np.matmul)
+
+
+def test_matmul_out_overlapping_itself():
+    """A writeable out whose zero stride makes its elements share memory: computed into a
+    temporary and copied, like an out that overlaps an input (no sum over the aliased axis)."""
+    a, b = np.ones((3, 2)), np.ones((2, 4))
+    base = np.zeros(4)
+    out = np.lib.stride_tricks.as_strided(base, shape=(3, 4), strides=(0, 8), writeable=True)
+    pk.matmul(a, b, out=out)
+    np.testing.assert_array_equal(base, np.full(4, 2.0))
+
+
 # ---- matmul_backward --------------------------------------------------------------------------
 def matmul_backward_reference(dout, a, b):
     a, b, dout = (np.asarray(x, np.float64) for x in (a, b, dout))

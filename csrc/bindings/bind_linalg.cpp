@@ -42,12 +42,15 @@ bool is_c_contiguous(const py::array& a) { return (a.flags() & py::array::c_styl
 
 std::string shp(const View& v) { return shape_str(v.shape, v.ndim); }
 
-// out= for dot/matmul: an ndarray of the result's dtype and shape, writeable, C-contiguous.
-py::array check_product_out(const py::handle& out, DType dt, const std::vector<int64_t>& shape, const char* fn) {
+// out= for dot/matmul/dense: an ndarray of the result's dtype and shape, writeable.
+// np.dot (and dense, which replaces x @ W) take a C-contiguous out only; np.matmul takes any layout
+// (any_layout: views, Fortran order, negative strides).
+py::array check_product_out(const py::handle& out, DType dt, const std::vector<int64_t>& shape, const char* fn,
+                            bool any_layout = false) {
   if (!py::isinstance<py::array>(out)) throw TypeError(std::string(fn) + ": out must be a numpy.ndarray");
   py::array arr = py::reinterpret_borrow<py::array>(out);
   check_out(arr, dt, shape.data(), int(shape.size()), fn);
-  if (!is_c_contiguous(arr))
+  if (!any_layout && !is_c_contiguous(arr))
     throw ValueError(std::string(fn) +
                      ": output array is not acceptable (must have the right datatype, number of dimensions, and be "
                      "a C-Array)");
@@ -283,10 +286,15 @@ py::object matmul_call(const py::handle& a, const py::handle& b, const py::handl
   const View &va = ops[0].view, &vb = ops[1].view;
   const MatmulDims d = matmul_dims(va, vb, fn);
   const std::vector<int64_t> shape = matmul_shape(d);
-  py::array res = out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, "pykernels.matmul");
+  py::array res =
+      out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, "pykernels.matmul", true);
   View rv = view_of(res);
   py::array tmp = res;
-  if (!out.is_none() && (may_overlap(rv, va) || may_overlap(rv, vb))) {
+  // A temporary when out shares memory with an input, or with itself (a zero stride over a
+  // dimension longer than 1: the batched driver would read it as a sum over that dimension).
+  bool self_overlap = false;
+  for (int i = 0; i < rv.ndim; ++i) self_overlap = self_overlap || (rv.strides[i] == 0 && rv.shape[i] > 1);
+  if (!out.is_none() && (self_overlap || may_overlap(rv, va) || may_overlap(rv, vb))) {
     tmp = new_array(dt, shape);
     rv = view_of(tmp);
   }
@@ -633,8 +641,10 @@ ValueError: shapes (2,3) and (4,5) not aligned: 3 (dim 1) != 4 (dim 0)
         R"pbdoc(Matrix product with ``np.matmul`` (``@``) rules.
 
 Stacks of matrices broadcast; a 1-d ``a`` gets a 1 prepended and a 1-d ``b`` a 1 appended, removed
-again from the result; 0-d operands are an error, as in NumPy. float32/float64, any strides,
-``out`` as for :func:`dot`.
+again from the result; 0-d operands are an error, as in NumPy. float32/float64, any strides.
+``out`` (as in ``np.matmul``) may have any layout (Fortran order, a strided or reversed view) but
+must have the result's dtype and shape and be writeable; if it overlaps an input the result is
+computed into a temporary first.
 
 >>> import numpy as np, pykernels as pk
 >>> a = np.ones((5, 2, 3), np.float32); b = np.ones((3, 4), np.float32)

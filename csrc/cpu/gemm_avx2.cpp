@@ -46,6 +46,10 @@ struct VecF {
   static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
     return false;
   }
+  template <int MR, int NV, class RR>
+  static inline bool transpose_tile(const RR (&)[MR][NV], RR*) {
+    return false;
+  }
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(p + W), _MM_HINT_T0);
@@ -84,6 +88,10 @@ struct VecD {
   }
   template <class U2>
   static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
+    return false;
+  }
+  template <int MR, int NV, class RR>
+  static inline bool transpose_tile(const RR (&)[MR][NV], RR*) {
     return false;
   }
   static inline void prefetch_w(const T* p) {

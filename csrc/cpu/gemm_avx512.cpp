@@ -124,6 +124,19 @@ struct VecF {
     return true;
   }
 
+  // The MR x NV*16 register tile transposed: out[j] holds column j (lane i = row i; lanes past MR
+  // are zero).
+  template <int MR, int NV>
+  static inline bool transpose_tile(const R (&acc)[MR][NV], R* out) {
+    if (MR > 16) return false;
+    for (int jv = 0; jv < NV; ++jv) {
+      R r[16];
+      for (int i = 0; i < 16; ++i) r[i] = i < MR ? acc[i < MR ? i : 0][jv] : zero();
+      transpose16(r);
+      for (int q = 0; q < 16; ++q) out[jv * 16 + q] = r[q];
+    }
+    return true;
+  }
   // dst[j * ldd + r] = src[r * lds + j] for r < rows, j < cols <= 16: 16 rows at a time, masked
   // loads of the cols valid values, a register transpose, masked stores of the rows valid values.
   static inline bool transpose_cols(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int cols) {
@@ -229,6 +242,10 @@ struct VecD {
     return true;
   }
 
+  template <int MR, int NV>
+  static inline bool transpose_tile(const R (&)[MR][NV], R*) {
+    return false;  // a column of MR = 12 doubles spans two vectors: the scalar stores are kept
+  }
   // As VecF::transpose_cols, 8 rows at a time, cols <= 8.
   static inline bool transpose_cols(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int cols) {
     if (cols > 8) return false;

@@ -36,6 +36,10 @@ struct VecScalar {
   static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
     return false;
   }
+  template <int MR, int NV, class RR>
+  static inline bool transpose_tile(const RR (&)[MR][NV], RR*) {
+    return false;
+  }
   static inline void prefetch_w(const T*) {}
 };
 using VecF = VecScalar<float>;
