@@ -9,11 +9,13 @@
 
 #include <cstdint>
 
+#include "gemm_no_transposes.hpp"
+
 namespace {
 
 alignas(32) const int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
-struct VecF {
+struct VecF : NoRegisterTransposes {
   using T = float;
   using R = __m256;
   static constexpr int W = 8;
@@ -34,29 +36,13 @@ struct VecF {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
   }
-  template <int NR, class U>
-  static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
-    return false;
-  }
-  template <int MR, class TT>
-  static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
-    return false;
-  }
-  template <class U2>
-  static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
-    return false;
-  }
-  template <int MR, int NV, class RR>
-  static inline bool transpose_tile(const RR (&)[MR][NV], RR*) {
-    return false;
-  }
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(p + W), _MM_HINT_T0);
   }
 };
 
-struct VecD {
+struct VecD : NoRegisterTransposes {
   using T = double;
   using R = __m256d;
   static constexpr int W = 4;
@@ -77,22 +63,6 @@ struct VecD {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
     return _mm_cvtsd_f64(s);
-  }
-  template <int NR, class U>
-  static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
-    return false;
-  }
-  template <int MR, class TT>
-  static inline bool pack_rows(TT*, const TT*, int64_t, const TT*, int64_t, int64_t) {
-    return false;
-  }
-  template <class U2>
-  static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
-    return false;
-  }
-  template <int MR, int NV, class RR>
-  static inline bool transpose_tile(const RR (&)[MR][NV], RR*) {
-    return false;
   }
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);

@@ -4,10 +4,12 @@
 // Blocks as for AVX2: KC = 256 (B micro-panel 8 KiB fp32), MC = 128.
 #include <cstdint>
 
+#include "gemm_no_transposes.hpp"
+
 namespace {
 
 template <class TT>
-struct VecScalar {
+struct VecScalar : NoRegisterTransposes {
   using T = TT;
   using R = TT;
   static constexpr int W = 1;
@@ -24,22 +26,6 @@ struct VecScalar {
   static inline R add(R a, R b) { return a + b; }
   static inline R relu(R v) { return (v > T(0) || v != v) ? v : T(0); }
   static inline T hsum(R v) { return v; }
-  template <int NR, class U>
-  static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
-    return false;
-  }
-  template <int MR, class U>
-  static inline bool pack_rows(U*, const U*, int64_t, const U*, int64_t, int64_t) {
-    return false;
-  }
-  template <class U2>
-  static inline bool transpose_cols(U2*, int64_t, const U2*, int64_t, int64_t, int) {
-    return false;
-  }
-  template <int MR, int NV, class RR>
-  static inline bool transpose_tile(const RR (&)[MR][NV], RR*) {
-    return false;
-  }
   static inline void prefetch_w(const T*) {}
 };
 using VecF = VecScalar<float>;
