@@ -308,7 +308,7 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
     // With a column split, neighbouring threads write the two ends of every row of C, and the cache
     // line at their boundary is shared unless C's rows are 64-byte aligned. Walking the rows in
     // opposite directions (odd threads bottom up) keeps them from writing that line at the same time
-    // ((128,10)x(10,512), 2 threads, C++ loop, 8 alternating runs, 19:00 UTC: 158 -> 165 GFLOP/s
+    // ((128,10)x(10,512), 2 threads, C++ loop, 8 alternating runs, 18:46 UTC: 158 -> 165 GFLOP/s
     // median, faster in 7 of the 8 pairs).
     const bool reverse = !split_rows && t % 2 == 1;
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -359,7 +359,7 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
         // rows. The other order (a B micro-panel against every A micro-panel of the block) walks
         // C down its columns, MR rows at a time; with a row stride of 4 KiB (n = 1024) all those
         // C lines fall in the same L1 sets: 1 thread 1024^3 0.89x -> 0.98x and 2048^3 0.84x ->
-        // 0.93x OpenBLAS (C++ harness calling both, interleaved medians, 17:50 UTC); the packing of B
+        // 0.93x OpenBLAS (C++ harness calling both, interleaved medians, 17:57 UTC); the packing of B
         // one K block at a time (above) brought both to 0.98x.
         const int64_t ntiles = ceil_div(mc, MR);
         for (int64_t ti = 0; ti < ntiles; ++ti) {
@@ -447,7 +447,7 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
     T* buf = static_cast<T*>(tl_bown.get(size_t(N) * size_t(K) * sizeof(T) + 64));  // this thread's
     if (!p.bmask && p.csb == 1) {
       // Register transposes: (128,512)x(512,10) on 1 thread 13.7 -> 9.6 us (C++ loop, medians of 6
-      // alternating runs, 18:25 UTC; the scalar copy was a fifth of the time in perf).
+      // alternating runs, 18:07 UTC; the scalar copy was a fifth of the time in perf).
       g.transpose(buf, K, p.B, p.rsb, K, N);
       return buf;
     }
