@@ -116,6 +116,32 @@ def test_small_products_read_in_place_every_isa(name, dt):
         np.testing.assert_allclose(dw, np.einsum("bik,bij->kj", a, dout), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", supported_isas())
+@pytest.mark.parametrize("dt", DTYPES)
+def test_small_transposed_b_every_isa(name, dt):
+    """B = W.T of a contiguous W with at most one vector of rows (K) and B <= 64 KiB, the layer-2
+    backward dZ . W2.T: each thread copies B into row-major order (register transposes), then the
+    path that packs nothing. K within and beyond one vector, partial tiles, bias, relu, 2 threads,
+    and the accumulating form of a broadcast batch."""
+    rng = np.random.default_rng(27)
+    with isa(name):
+        for m, k, n in [(128, 10, 512), (13, 7, 33), (61, 16, 100), (1, 3, 40), (200, 8, 17), (37, 17, 40)]:
+            W = make(rng, (n, k), dt)  # used as W.T: (k, n) with contiguous columns
+            b = make(rng, (n,), dt)
+            x = make(rng, (m, k), dt)
+            for t in (1, 2):
+                with pk.threads(t):
+                    assert_product_close(pk.dot(x, W.T), x, W.T, np.dot)
+                    for act in (None, "relu"):
+                        np.testing.assert_allclose(pk.dense(x, W.T, b, activation=act), dense_ref(x, W.T, b, act),
+                                                   rtol=1e-4, atol=1e-4)
+        a, w = make(rng, (10, 13, 40), dt)[::2], make(rng, (40, 9), dt)  # da = dout @ w.T, batch not foldable
+        dout = make(rng, (5, 13, 9), dt)
+        da, dw = pk.matmul_backward(dout, a, w)
+        np.testing.assert_allclose(da, dout @ w.T, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(dw, np.einsum("bik,bij->kj", a, dout), rtol=1e-4, atol=1e-4)
+
+
 @settings(max_examples=60, deadline=None)
 @given(dense_case())
 def test_dense_backward_matches_numpy(case):

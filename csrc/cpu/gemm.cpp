@@ -478,13 +478,24 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
 // (10000,128)x(128,100) 2.3 -> 1.6 ms, (128,784)x(784,20) 40 -> 30 us. Not for N <= one vector
 // (N = 10: (128,512)x(512,10) 9.6 us by the dot-form kernel, 20 us here: most of the tile is padding).
 
+// transpose_b: B is given with contiguous columns (csb == 1 does not hold, rsb == 1: a W.T view)
+// and K is within one vector: each thread first copies it into row-major order with register
+// transposes (K x N, at most 64 KiB), then reads the copy in place.
 template <class T>
-void direct(const Problem<T>& p, const GemmKernels& g, int nt_max) {
+void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpose_b = false) {
   const int64_t M = p.M, N = p.N, K = p.K;
   const T* bias = p.bias_kind == kBiasCol ? contiguous_bias(p, N, N) : nullptr;
   const int nt = threads_for_flops(2.0 * double(M) * double(N) * double(K), nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
-    g.direct(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, p.csa, p.B, p.rsb, p.C + i0 * p.rsc, p.rsc,
+    const T* b = p.B;
+    int64_t ldb = p.rsb;
+    if (transpose_b) {
+      T* buf = static_cast<T*>(tl_bown.get(size_t(K) * size_t(N) * sizeof(T) + 64));  // this thread's
+      g.transpose(buf, N, p.B, p.csb, N, K);
+      b = buf;
+      ldb = N;
+    }
+    g.direct(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, p.csa, b, ldb, p.C + i0 * p.rsc, p.rsc,
              p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
   };
   run_row_split(M, nt, 2 * int64_t(g.mr), g.mr, body);
@@ -534,9 +545,15 @@ void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, con
     const double flops = 2.0 * double(M) * double(N) * double(K);
     const int nt = threads_for_flops(flops, nt_max);
     const bool small_b = K * N * int64_t(sizeof(T)) <= kDirectBMaxBytes && N > g.lanes;
-    if (small_b && g.direct && p.csb == 1 && p.csc == 1 && !p.amask && !p.bmask && !p.a_rowsum && !p.b_colsum &&
-        p.bias_kind != kBiasRow) {
+    const bool direct_ok =
+        small_b && g.direct && p.csc == 1 && !p.amask && !p.bmask && !p.a_rowsum && !p.b_colsum && p.bias_kind != kBiasRow;
+    if (direct_ok && p.csb == 1) {
       direct(p, g, nt_max);
+    } else if (direct_ok && p.rsb == 1 && K <= g.transpose_max_cols) {
+      // B = W.T with few rows (dZ(128,10) . W2(512,10).T): a transposed copy, then read in place.
+      // (128,10)x(10,512), C++ loop, 4 alternating runs (19:08 UTC): 1 thread 130-132 -> 153-173
+      // GFLOP/s against the packed path, 2 threads 107-179 -> 188-232.
+      direct(p, g, nt_max, true);
     } else if (p.M <= g.mr && p.csb == 1 && !p.bmask && !p.b_colsum) {
       blocked(p, g, nt);  // one row tile: B read in place (direct_b)
     } else if (p.N <= g.mr && p.rsa == 1 && !p.amask && !p.a_rowsum) {

@@ -64,6 +64,7 @@ struct VecF {
   using T = float;
   using R = __m512;
   static constexpr int W = 16;
+  static constexpr bool kRegisterTransposes = true;  // pack_rows, pack_cols, transpose_cols, transpose_tile
   static inline __mmask16 mask(int n) { return __mmask16((1u << n) - 1u); }
   static inline R zero() { return _mm512_setzero_ps(); }
   static inline R load(const T* p) { return _mm512_load_ps(p); }
@@ -183,6 +184,7 @@ struct VecD {
   using T = double;
   using R = __m512d;
   static constexpr int W = 8;
+  static constexpr bool kRegisterTransposes = true;
   static inline __mmask8 mask(int n) { return __mmask8((1u << n) - 1u); }
   static inline R zero() { return _mm512_setzero_pd(); }
   static inline R load(const T* p) { return _mm512_load_pd(p); }

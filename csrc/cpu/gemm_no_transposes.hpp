@@ -10,6 +10,7 @@
 namespace {
 
 struct NoRegisterTransposes {
+  static constexpr bool kRegisterTransposes = false;
   template <int NR, class U>
   static inline bool pack_cols(U*, const U*, int64_t, int64_t, int) {
     return false;

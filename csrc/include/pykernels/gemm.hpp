@@ -75,6 +75,7 @@ struct GemmKernels {
   GemmDotN dot_n = nullptr;  // null where vectors are 1 lane wide (generic)
   GemmDirect direct = nullptr;
   GemmTranspose transpose = nullptr;
+  int transpose_max_cols = 0;  // transpose() uses register transposes up to this many columns
   int lanes = 1;  // vector width in elements
 };
 
