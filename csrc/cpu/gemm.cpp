@@ -487,6 +487,19 @@ void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpos
   const T* bias = p.bias_kind == kBiasCol ? contiguous_bias(p, N, N) : nullptr;
   const int nt = threads_for_flops(2.0 * double(M) * double(N) * double(K), nt_max);
   auto body = [&](int64_t i0, int64_t i1) {
+    const T* a = p.A + i0 * p.rsa;
+    int64_t rsa = p.rsa, csa = p.csa;
+    if (p.amask) {
+      // The relu mask of the dense backward pass: this thread's rows of A, masked, into a
+      // contiguous copy (A is small here: M x K within kDirectBMaxBytes).
+      T* abuf = static_cast<T*>(tl_apack.get(size_t(i1 - i0) * size_t(K) * sizeof(T) + 64));
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t k = 0; k < K; ++k)
+          abuf[(i - i0) * K + k] = p.amask[i * p.amrs + k * p.amcs] > T(0) ? p.A[i * p.rsa + k * p.csa] : T(0);
+      a = abuf;
+      rsa = K;
+      csa = 1;
+    }
     const T* b = p.B;
     int64_t ldb = p.rsb;
     if (transpose_b) {
@@ -495,8 +508,8 @@ void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpos
       b = buf;
       ldb = N;
     }
-    g.direct(i1 - i0, N, K, p.A + i0 * p.rsa, p.rsa, p.csa, b, ldb, p.C + i0 * p.rsc, p.rsc,
-             p.accumulate ? 1 : 0, bias, p.relu ? 1 : 0);
+    g.direct(i1 - i0, N, K, a, rsa, csa, b, ldb, p.C + i0 * p.rsc, p.rsc, p.accumulate ? 1 : 0, bias,
+             p.relu ? 1 : 0);
   };
   run_row_split(M, nt, 2 * int64_t(g.mr), g.mr, body);
 }
@@ -545,13 +558,15 @@ void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, con
     const double flops = 2.0 * double(M) * double(N) * double(K);
     const int nt = threads_for_flops(flops, nt_max);
     const bool small_b = K * N * int64_t(sizeof(T)) <= kDirectBMaxBytes && N > g.lanes;
-    const bool direct_ok =
-        small_b && g.direct && p.csc == 1 && !p.amask && !p.bmask && !p.a_rowsum && !p.b_colsum && p.bias_kind != kBiasRow;
+    // A masked A (the dense backward's dZ . W.T) is copied, masked, when it is small too.
+    const bool small_a = M * K * int64_t(sizeof(T)) <= kDirectBMaxBytes;
+    const bool direct_ok = small_b && g.direct && p.csc == 1 && (!p.amask || small_a) && !p.bmask && !p.a_rowsum &&
+                           !p.b_colsum && p.bias_kind != kBiasRow;
     if (direct_ok && p.csb == 1) {
       direct(p, g, nt_max);
     } else if (direct_ok && p.rsb == 1 && K <= g.transpose_max_cols) {
       // B = W.T with few rows (dZ(128,10) . W2(512,10).T): a transposed copy, then read in place.
-      // (128,10)x(10,512), C++ loop, 4 alternating runs (19:08 UTC): 1 thread 130-132 -> 153-173
+      // (128,10)x(10,512), C++ loop, 4 alternating runs (about 19:00 UTC): 1 thread 130-132 -> 153-173
       // GFLOP/s against the packed path, 2 threads 107-179 -> 188-232.
       direct(p, g, nt_max, true);
     } else if (p.M <= g.mr && p.csb == 1 && !p.bmask && !p.b_colsum) {
