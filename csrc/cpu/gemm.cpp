@@ -514,6 +514,17 @@ void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpos
   run_row_split(M, nt, 2 * int64_t(g.mr), g.mr, body);
 }
 
+// The kernels with the shorter register tile when the product has at most mr_short rows.
+GemmKernels short_tile(const GemmKernels& g, int64_t rows) {
+  GemmKernels s = g;
+  if (g.mr_short > 0 && rows <= g.mr_short) {
+    s.mr = g.mr_short;
+    s.ukr = g.ukr_short;
+    s.pack_a = g.pack_a_short;
+  }
+  return s;
+}
+
 template <class T>
 void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, const T* A, int64_t rsa, int64_t csa,
             const T* B, int64_t rsb, int64_t csb, const GemmOptions& opt) {
@@ -570,9 +581,9 @@ void gemm_t(int64_t M, int64_t N, int64_t K, T* C, int64_t rsc, int64_t csc, con
       // GFLOP/s against the packed path, 2 threads 107-179 -> 188-232.
       direct(p, g, nt_max, true);
     } else if (p.M <= g.mr && p.csb == 1 && !p.bmask && !p.b_colsum) {
-      blocked(p, g, nt);  // one row tile: B read in place (direct_b)
+      blocked(p, short_tile(g, p.M), nt);  // one row tile: B read in place (direct_b)
     } else if (p.N <= g.mr && p.rsa == 1 && !p.amask && !p.a_rowsum) {
-      blocked(transposed(p), g, nt);  // C^T = B^T A^T: one row tile, A^T read in place
+      blocked(transposed(p), short_tile(g, p.N), nt);  // C^T = B^T A^T: one row tile, A^T read in place
     } else if (p.N <= g.lanes && g.dot_n && p.csa == 1 && K >= 4 * int64_t(g.lanes) && !p.amask && !p.a_rowsum &&
                p.bias_kind != kBiasRow) {
       dot_narrow(p, g, nt_max);

@@ -78,6 +78,8 @@ constexpr int64_t kKcD = 256, kMcD = 72;
 // Dot-form narrow kernel: 2 rows x 4 columns of accumulators (8 + 2 + 4 vector registers).
 constexpr int kDotR = 2, kDotC = 4;
 
+constexpr int kMrShort = 0;
+
 }  // namespace
 
 #define PK_GEMM_NS isa_avx2

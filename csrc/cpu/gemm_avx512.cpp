@@ -277,6 +277,10 @@ constexpr int64_t kKcD = 448, kMcD = 168;
 // Dot-form narrow kernel: 4 rows x 5 columns of accumulators (20 + 4 + 5 vector registers).
 constexpr int kDotR = 4, kDotC = 5;
 
+// MR = 10 for products of at most 10 rows (the transposed classifier products, e.g. (10,128)x(128,512)
+// for H^T dZ), where 2 of the 12 rows of the full tile would be padding.
+constexpr int kMrShort = 10;
+
 }  // namespace
 
 #define PK_GEMM_NS isa_avx512

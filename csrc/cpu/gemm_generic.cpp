@@ -39,6 +39,8 @@ constexpr int64_t kKcD = 256, kMcD = 128;
 // Dot-form narrow kernel: 1 rows x 1 columns of accumulators (1 + 1 + 1 vector registers).
 constexpr int kDotR = 1, kDotC = 1;
 
+constexpr int kMrShort = 0;
+
 }  // namespace
 
 #define PK_GEMM_NS isa_generic

@@ -74,6 +74,11 @@ struct GemmKernels {
   GemmSmallN small_n = nullptr;
   GemmDotN dot_n = nullptr;  // null where vectors are 1 lane wide (generic)
   GemmDirect direct = nullptr;
+  // A shorter register tile for products with at most mr_short rows (e.g. the 10 rows of a
+  // classifier layer's transposed products), or 0: the same micro-kernel and packing with fewer rows.
+  int mr_short = 0;
+  GemmUkr ukr_short = nullptr;
+  GemmPackA pack_a_short = nullptr;
   GemmTranspose transpose = nullptr;
   int transpose_max_cols = 0;  // transpose() uses register transposes up to this many columns
   int lanes = 1;  // vector width in elements
