@@ -64,7 +64,7 @@ struct VecF {
   using T = float;
   using R = __m512;
   static constexpr int W = 16;
-  static constexpr bool kRegisterTransposes = true;  // pack_rows, pack_cols, transpose_cols, transpose_tile
+  static constexpr bool kRegisterTransposes = true;  // transpose_regs (and pack_rows, pack_cols, transpose_tile)
   static inline __mmask16 mask(int n) { return __mmask16((1u << n) - 1u); }
   static inline R zero() { return _mm512_setzero_ps(); }
   static inline R load(const T* p) { return _mm512_load_ps(p); }
@@ -138,21 +138,7 @@ struct VecF {
     }
     return true;
   }
-  // dst[j * ldd + r] = src[r * lds + j] for r < rows, j < cols <= 16: 16 rows at a time, masked
-  // loads of the cols valid values, a register transpose, masked stores of the rows valid values.
-  static inline bool transpose_cols(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int cols) {
-    if (cols > 16) return false;
-    const __mmask16 lm = mask(cols);
-    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
-      const int rr = int(rows - r0 < 16 ? rows - r0 : 16);
-      R r[16];
-      for (int i = 0; i < 16; ++i) r[i] = i < rr ? _mm512_maskz_loadu_ps(lm, src + (r0 + i) * lds) : zero();
-      transpose16(r);
-      const __mmask16 sm = mask(rr);
-      for (int j = 0; j < cols; ++j) _mm512_mask_storeu_ps(dst + j * ldd + r0, sm, r[j]);
-    }
-    return true;
-  }
+  static inline void transpose_regs(R r[16]) { transpose16(r); }  // r[j] becomes column j
 
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
@@ -248,20 +234,7 @@ struct VecD {
   static inline bool transpose_tile(const R (&)[MR][NV], R*) {
     return false;  // a column of MR = 12 doubles spans two vectors: the scalar stores are kept
   }
-  // As VecF::transpose_cols, 8 rows at a time, cols <= 8.
-  static inline bool transpose_cols(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int cols) {
-    if (cols > 8) return false;
-    const __mmask8 lm = mask(cols);
-    for (int64_t r0 = 0; r0 < rows; r0 += 8) {
-      const int rr = int(rows - r0 < 8 ? rows - r0 : 8);
-      R r[8];
-      for (int i = 0; i < 8; ++i) r[i] = i < rr ? _mm512_maskz_loadu_pd(lm, src + (r0 + i) * lds) : zero();
-      transpose8(r);
-      const __mmask8 sm = mask(rr);
-      for (int j = 0; j < cols; ++j) _mm512_mask_storeu_pd(dst + j * ldd + r0, sm, r[j]);
-    }
-    return true;
-  }
+  static inline void transpose_regs(R r[8]) { transpose8(r); }  // r[j] becomes column j
 
   static inline void prefetch_w(const T* p) {
     _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);

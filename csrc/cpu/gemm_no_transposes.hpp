@@ -19,10 +19,6 @@ struct NoRegisterTransposes {
   static inline bool pack_rows(U*, const U*, int64_t, const U*, int64_t, int64_t) {
     return false;
   }
-  template <class U>
-  static inline bool transpose_cols(U*, int64_t, const U*, int64_t, int64_t, int) {
-    return false;
-  }
   template <int MR, int NV, class R>
   static inline bool transpose_tile(const R (&)[MR][NV], R*) {
     return false;
