@@ -105,9 +105,7 @@ def test_matmul_out_any_layout(case, out_layout):
     rng = np.random.default_rng(seed)
     a, b = make(rng, a_shape, dt, la), make(rng, b_shape, dt, lb)
     shape = np.matmul(a, b).shape
-    if len(shape) == 0:
-        return  # a scalar result has no out=
-    out = make(rng, shape, dt, out_layout)
+    out = np.full((), np.nan, dt) if len(shape) == 0 else make(rng, shape, dt, out_layout)  # 0-d: a 0-d out
     out[...] = np.nan
     assert pk.matmul(a, b, out=out) is out
     assert_product_close(out, a, b, np.matmul)
@@ -125,6 +123,26 @@ def test_matmul_fortran_out_every_isa(name, dt):
             out = make(rng, (m, n), dt, "f")
             pk.matmul(a, b, out=out)
             assert_product_close(out, a, b, np.matmul)
+
+
+def test_matmul_out_errors():
+    """out= of any layout is taken, but not of another dtype, shape or a read-only one (also a
+    broadcast view), nor a non-array: NumPy's words where NumPy has them."""
+    a, b = np.ones((2, 3)), np.ones((3, 4))
+    with pytest.raises(TypeError, match="out has dtype float32 but the result has dtype float64"):
+        pk.matmul(a, b, out=np.empty((4, 2), np.float32).T)
+    with pytest.raises(ValueError, match=r"non-broadcastable output operand with shape \(2,5\)"):
+        pk.matmul(a, b, out=np.empty((2, 5)))
+    ro = np.empty((4, 2)).T
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="^output array is read-only$"):
+        pk.matmul(a, b, out=ro)
+    with pytest.raises(ValueError, match="read-only"):
+        pk.matmul(a, b, out=np.broadcast_to(np.zeros(4), (2, 4)))
+    with pytest.raises(TypeError, match="out must be a numpy.ndarray"):
+        pk.matmul(a, b, out=[[0.0] * 4] * 2)
+    with pytest.raises(ValueError, match="C-Array"):  # np.dot's rule is kept for dot
+        pk.dot(a, b, out=np.empty((4, 2)).T)
 
 
 def test_matmul_out_overlapping_itself():
