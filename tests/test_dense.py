@@ -82,7 +82,11 @@ def test_dense_relu_nan_and_signed_zero():
 def test_dense_every_isa(name, dt):
     rng = np.random.default_rng(21)
     with isa(name):
-        for m, k, n in [(128, 78, 51), (13, 5, 10), (128, 51, 10), (1, 9, 33), (33, 9, 1), (128, 200, 10), (61, 97, 7)]:
+        # n = 4, 6, 8, 10, 12: dW = x^T dZ computed as dZ^T x with n rows, one full register tile of
+        # some ISA (generic 4, AVX2 6, AVX-512 10 or 12): the masked packing of dZ^T's columns.
+        shapes = [(128, 78, 51), (13, 5, 10), (128, 51, 10), (1, 9, 33), (33, 9, 1), (128, 200, 10), (61, 97, 7),
+                  (50, 33, 4), (50, 33, 6), (50, 33, 8), (50, 33, 12)]
+        for m, k, n in shapes:
             x, W, b = make(rng, (m, k), dt), make(rng, (k, n), dt, "f"), make(rng, (n,), dt)
             y = pk.dense(x, W, b, activation="relu")
             np.testing.assert_allclose(y, dense_ref(x, W, b, "relu"), rtol=1e-4, atol=1e-4)

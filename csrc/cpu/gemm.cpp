@@ -493,9 +493,15 @@ void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpos
       // The relu mask of the dense backward pass: this thread's rows of A, masked, into a
       // contiguous copy (A is small here: M x K within kDirectBMaxBytes).
       T* abuf = static_cast<T*>(tl_apack.get(size_t(i1 - i0) * size_t(K) * sizeof(T) + 64));
-      for (int64_t i = i0; i < i1; ++i)
-        for (int64_t k = 0; k < K; ++k)
-          abuf[(i - i0) * K + k] = p.amask[i * p.amrs + k * p.amcs] > T(0) ? p.A[i * p.rsa + k * p.csa] : T(0);
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* arow = p.A + i * p.rsa;
+        const T* mrow = p.amask + i * p.amrs;
+        T* d = abuf + (i - i0) * K;
+        for (int64_t k = 0; k < K; ++k) {
+          const T v = arow[k * p.csa], m = mrow[k * p.amcs];  // both loaded: a select, not a branch
+          d[k] = m > T(0) ? v : T(0);
+        }
+      }
       a = abuf;
       rsa = K;
       csa = 1;

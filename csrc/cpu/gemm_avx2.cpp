@@ -30,6 +30,8 @@ struct VecF : NoRegisterTransposes {
   static inline R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static inline R add(R a, R b) { return _mm256_add_ps(a, b); }
   static inline R relu(R v) { return _mm256_and_ps(_mm256_cmp_ps(v, zero(), _CMP_NLE_UQ), v); }
+  // The relu mask of the backward pass: v where m > 0, else +0.0.
+  static inline R keep_pos(R v, R m) { return _mm256_and_ps(_mm256_cmp_ps(m, zero(), _CMP_GT_OQ), v); }
   static inline T hsum(R v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -59,6 +61,7 @@ struct VecD : NoRegisterTransposes {
   static inline R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
   static inline R add(R a, R b) { return _mm256_add_pd(a, b); }
   static inline R relu(R v) { return _mm256_and_pd(_mm256_cmp_pd(v, zero(), _CMP_NLE_UQ), v); }
+  static inline R keep_pos(R v, R m) { return _mm256_and_pd(_mm256_cmp_pd(m, zero(), _CMP_GT_OQ), v); }
   static inline T hsum(R v) {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));

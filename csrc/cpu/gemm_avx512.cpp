@@ -77,6 +77,8 @@ struct VecF {
   static inline R add(R a, R b) { return _mm512_add_ps(a, b); }
   // np.maximum(v, 0): keep v where !(v <= 0) (v > 0 or NaN), else +0.0.
   static inline R relu(R v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero(), _CMP_NLE_UQ), v); }
+  // The relu mask of the backward pass: v where m > 0, else +0.0.
+  static inline R keep_pos(R v, R m) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(m, zero(), _CMP_GT_OQ), v); }
   static inline T hsum(R v) { return _mm512_reduce_add_ps(v); }
   // Packs nn (<= NR) columns of a column-contiguous B (B(p, j) at b[j*cs + p]) into k steps of NR
   // values (pack_b's layout), 16 columns at a time through register transposes.
@@ -182,6 +184,7 @@ struct VecD {
   static inline R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
   static inline R add(R a, R b) { return _mm512_add_pd(a, b); }
   static inline R relu(R v) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v, zero(), _CMP_NLE_UQ), v); }
+  static inline R keep_pos(R v, R m) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(m, zero(), _CMP_GT_OQ), v); }
   static inline T hsum(R v) { return _mm512_reduce_add_pd(v); }
   // As VecF::pack_rows / pack_cols, with 8 x 8 transposes.
   template <int MR>

@@ -25,6 +25,7 @@ struct VecScalar : NoRegisterTransposes {
   static inline R fma(R a, R b, R c) { return a * b + c; }
   static inline R add(R a, R b) { return a + b; }
   static inline R relu(R v) { return (v > T(0) || v != v) ? v : T(0); }
+  static inline R keep_pos(R v, R m) { return m > T(0) ? v : T(0); }
   static inline T hsum(R v) { return v; }
   static inline void prefetch_w(const T*) {}
 };
