@@ -163,3 +163,30 @@ def operands(draw, shape, dtype, kind: str = "finite", layouts=LAYOUTS, allow_sc
         if how == "zero_d":
             return np.array(draw(ELEMENT_KINDS[kind](dtype)), dtype=dtype)
     return draw(arrays(dtype, shape, kind=kind, layouts=layouts))
+
+
+# ---- unusual memory: byte-swapped, unaligned, packed struct fields ----------------------------------
+
+
+def unaligned(a: np.ndarray) -> np.ndarray:
+    """The same values in memory one byte off the dtype's alignment."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    u = buf[1:].view(a.dtype).reshape(a.shape)
+    u[...] = a
+    assert not u.flags.aligned or a.size == 0
+    return u
+
+
+def packed_field(a: np.ndarray) -> np.ndarray:
+    """The values as a field of a packed structured array: stride = itemsize + 1 (NumPy's
+    test_ufunc_noncontiguous case)."""
+    s = np.zeros(a.shape, dtype=[("v", a.dtype), ("pad", np.uint8)])
+    s["v"] = a
+    return s["v"]
+
+
+def byteswapped(a: np.ndarray) -> np.ndarray:
+    return a.astype(a.dtype.newbyteorder())
+
+
+ODD_MEMORY = {"unaligned": unaligned, "packed_field": packed_field, "byteswapped": byteswapped}

@@ -422,35 +422,13 @@ def test_33_dims_raise(op):
 # ---- unusual memory: byte-swapped, unaligned, packed struct fields ----------------------------------
 
 
-def _unaligned(a: np.ndarray) -> np.ndarray:
-    """The same values in memory one byte off the dtype's alignment."""
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    u = buf[1:].view(a.dtype).reshape(a.shape)
-    u[...] = a
-    assert not u.flags.aligned or a.size == 0
-    return u
-
-
-def _packed_field(a: np.ndarray) -> np.ndarray:
-    """The values as a field of a packed structured array: stride = itemsize + 1 (NumPy's
-    test_ufunc_noncontiguous case)."""
-    s = np.zeros(a.shape, dtype=[("v", a.dtype), ("pad", np.uint8)])
-    s["v"] = a
-    return s["v"]
-
-
-def _byteswapped(a: np.ndarray) -> np.ndarray:
-    return a.astype(a.dtype.newbyteorder())
-
-
-ODD_MEMORY = {"unaligned": _unaligned, "packed_field": _packed_field, "byteswapped": _byteswapped}
 
 
 @pytest.mark.parametrize("op", OPS, ids=OP_IDS)
 @pytest.mark.parametrize("dtype", S.FLOAT_DTYPES)
-@pytest.mark.parametrize("how", list(ODD_MEMORY))
+@pytest.mark.parametrize("how", list(S.ODD_MEMORY))
 def test_odd_memory_inputs_and_out(op, dtype, how, rng):
-    make = ODD_MEMORY[how]
+    make = S.ODD_MEMORY[how]
     for shape in [(0,), (7,), (3, 5), (40, 33)]:
         a = rng.standard_normal(shape).astype(dtype)
         b = rng.standard_normal(shape[-1:]).astype(dtype)

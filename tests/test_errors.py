@@ -179,3 +179,29 @@ def test_two_python_ints_raise_instead_of_changing_the_dtype():
         pk.maximum(True, 3)
     r = pk.add(1, 2.0)
     assert r == np.add(1, 2.0) and type(r) is type(np.add(1, 2.0))
+
+
+def test_results_too_big_to_address_or_allocate():
+    """Broadcasts of zero-stride views can describe results of any size: a size whose byte count
+    overflows is NumPy's ValueError (before any allocation: a wrapped size would be a heap overrun),
+    one that merely does not fit is NumPy's MemoryError message, not an empty one or 'std::bad_alloc'."""
+    huge = np.broadcast_to(np.float64(1.0), (2**40,))
+    with pytest.raises(ValueError, match=r"array is too big"):
+        pk.add(huge[:, None], huge)  # (2**40, 2**40): 2**83 bytes
+    with pytest.raises(ValueError, match=r"array is too big"):
+        pk.matmul(np.broadcast_to(np.ones((1, 1, 1)), (2**62, 1, 1)), np.ones((1, 4)))
+    with pytest.raises(MemoryError, match=r"Unable to allocate 256 TiB for an array with shape \(35184372088832,\) "
+                                          r"and data type float64"):
+        pk.add(np.broadcast_to(np.float64(1.0), (2**45,)), 1.0)
+    with pytest.raises(MemoryError, match=r"Unable to allocate 8 TiB .* shape \(1099511627776,1,1\)"):
+        pk.matmul(np.broadcast_to(np.ones((1, 1)), (2**40, 1, 1)), np.ones((1, 1)))
+
+
+def test_flag_and_shape_arguments_take_what_numpy_takes():
+    x = np.ones((4, 3))
+    with pytest.raises(TypeError, match=r"need_dx must be a bool, got NoneType"):
+        pk.dense_backward(np.ones((4, 2)), x, np.ones((3, 2)), need_dx=None)
+    assert pk.dense_backward(np.ones((4, 2)), x, np.ones((3, 2)), need_dx=np.False_)[0] is None
+    # a shape may be any integer NumPy takes as a shape (np.zeros(np.int64(3)))
+    np.testing.assert_array_equal(pk.sum_to(np.ones((2, 3)), np.int64(3)), np.sum(np.ones((2, 3)), axis=0))
+    np.testing.assert_array_equal(pk.sum_to(np.ones((2, 3)), (np.int32(1), 3)), np.full((1, 3), 2.0))

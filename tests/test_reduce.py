@@ -95,13 +95,46 @@ def test_sum_axis_errors():
     for bad in (2, -3, (0, 2), (5,)):
         with pytest.raises(AxisError, match=r"axis -?\d is out of bounds for array of dimension 2"):
             pk.sum(x, axis=bad)
-    with pytest.raises(AxisError, match="axis 0 is out of bounds for array of dimension 0"):
-        pk.sum(np.float64(1.0), axis=0)
-    for dup in ((0, 0), (1, -1), [0, 1, 0]):
+    with pytest.raises(AxisError, match="axis 1 is out of bounds for array of dimension 0"):
+        pk.sum(np.float64(1.0), axis=1)
+    for dup in ((0, 0), (1, -1)):
         with pytest.raises(ValueError, match=r"duplicate value in 'axis'"):
             pk.sum(x, axis=dup)
     with pytest.raises(TypeError, match="cannot be interpreted as an integer"):
         pk.sum(x, axis=1.5)
+
+
+# np.sum's argument rules, each compared with NumPy itself: same exception type, or the same value.
+_AXIS_CASES = [
+    ((2, 3), True), ((2, 3), [0, 1]), ((2, 3), [0]), ((2, 3), (True,)), ((2, 3), np.int64(1)), ((2, 3), ()),
+    ((5, 5, 1), (1, -2, -4)), ((5, 5, 1), (0, 0, 7)), ((), 0), ((), -1), ((), 1), ((), (0,)), ((), ()),
+]
+
+
+@pytest.mark.parametrize("shape,axis", _AXIS_CASES, ids=[f"{s}-{a!r}" for s, a in _AXIS_CASES])
+def test_sum_axis_argument_like_numpy(shape, axis):
+    x = np.arange(float(np.prod(shape))).reshape(shape)
+    try:
+        expected = np.sum(x, axis=axis)
+    except Exception as e:  # noqa: BLE001 - the exception type NumPy raises is the expectation
+        with pytest.raises(type(e)):
+            pk.sum(x, axis=axis)
+        return
+    np.testing.assert_array_equal(pk.sum(x, axis=axis), expected)
+
+
+@pytest.mark.parametrize("keepdims", [True, False, 1, 0, None, "yes", 1.0])
+def test_sum_keepdims_argument_like_numpy(keepdims):
+    x = np.ones((2, 3))
+    try:
+        expected = np.sum(x, axis=0, keepdims=keepdims)
+    except Exception as e:  # noqa: BLE001
+        with pytest.raises(type(e)):
+            pk.sum(x, axis=0, keepdims=keepdims)
+        return
+    got = pk.sum(x, axis=0, keepdims=keepdims)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_float32_sum_beats_naive_accumulation():

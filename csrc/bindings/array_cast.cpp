@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <new>
+#include <stdexcept>
 
 #include "pykernels/pool.hpp"
 
@@ -65,29 +68,53 @@ bool native_byte_order(const py::array& arr) {
 #endif
 }
 
-View view_of(py::array& arr) {
+bool kernel_addressable(const py::array& arr) {
+  if (!native_byte_order(arr)) return false;
+  const int64_t esz = arr.itemsize();
+  if (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) return false;
+  for (py::ssize_t i = 0; i < arr.ndim(); ++i)
+    if (arr.strides(i) % esz) return false;
+  return true;
+}
+
+namespace {
+View make_view(const py::array& arr) {
   const DType dt = arr.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
   const int64_t esz = dtype_size(dt);
-  const int nd = int(arr.ndim());
-  if (nd > kMaxDims)
-    throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) +
-                     " dimensions, got " + std::to_string(nd));
-  bool ok = native_byte_order(arr) && (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) == 0;
-  for (int i = 0; i < nd && ok; ++i) ok = (arr.strides(i) % esz) == 0;
-  if (!ok) {
-    // An aligned, native-byte-order C copy ('>f4' data read as native floats would be garbage).
-    py::object np = py::module_::import("numpy");
-    arr = np.attr("array")(arr, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true, py::arg("order") = "C");
-  }
   View v;
   v.data = const_cast<void*>(arr.data());
   v.dtype = dt;
-  v.ndim = nd;
-  for (int i = 0; i < nd; ++i) {
+  v.ndim = int(arr.ndim());
+  for (int i = 0; i < v.ndim; ++i) {
     v.shape[i] = arr.shape(i);
     v.strides[i] = arr.strides(i) / esz;
   }
   return v;
+}
+
+void check_rank(const py::array& arr) {
+  if (arr.ndim() > kMaxDims)
+    throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) +
+                     " dimensions, got " + std::to_string(arr.ndim()));
+}
+}  // namespace
+
+View view_of(py::array& arr) {
+  check_rank(arr);
+  if (!kernel_addressable(arr)) {
+    // An aligned, native-byte-order C copy ('>f4' data read as native floats would be garbage).
+    const DType dt = arr.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
+    py::object np = py::module_::import("numpy");
+    arr = np.attr("array")(arr, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true, py::arg("order") = "C");
+  }
+  return make_view(arr);
+}
+
+View direct_view(const py::array& arr) {
+  check_rank(arr);
+  if (!kernel_addressable(arr))
+    throw std::logic_error("pykernels internal error: an output array is not addressable by the kernels");
+  return make_view(arr);
 }
 
 void finalize(Operand& op, DType dt) {
@@ -118,20 +145,46 @@ void release_block(void* ptr) {
 }
 }  // namespace
 
+namespace {
+// NumPy's words for a failed allocation: "Unable to allocate 256. TiB for an array with shape
+// (35184372088832,) and data type float64".
+[[noreturn]] void raise_alloc_error(DType dt, const int64_t* shape, int nd, double nbytes) {
+  static const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (nbytes >= 1024.0 && u < 6) {
+    nbytes /= 1024.0;
+    ++u;
+  }
+  char size[32];
+  std::snprintf(size, sizeof size, "%.3g %s", nbytes, units[u]);
+  PyErr_Clear();
+  PyErr_SetString(PyExc_MemoryError, (std::string("Unable to allocate ") + size + " for an array with shape " +
+                                      shape_str(shape, nd) + " and data type " + dtype_name(dt))
+                                         .c_str());
+  throw py::error_already_set();
+}
+}  // namespace
+
 py::array new_array(DType dt, const int64_t* shape, int nd) {
   // Straight to PyArray_NewFromDescr: py::array_t's constructor builds stride vectors and a dtype
   // object per call, which shows up at 1e3 elements.
   auto& api = py::detail::npy_api::get();
   Py_intptr_t dims[kMaxDims];
   size_t nbytes = dt == DType::f32 ? 4 : 8;
+  bool too_big = false;
   for (int i = 0; i < nd; ++i) {
     dims[i] = Py_intptr_t(shape[i]);
-    nbytes *= size_t(shape[i]);
+    too_big = __builtin_mul_overflow(nbytes, size_t(shape[i]), &nbytes) || too_big;
   }
+  if (too_big || nbytes > size_t(PTRDIFF_MAX))  // e.g. the broadcast of two huge zero-stride views
+    throw ValueError("array is too big; `arr.size * arr.dtype.itemsize` is larger than the maximum possible size.");
   PyObject* descr = api.PyArray_DescrFromType_(dt == DType::f32 ? kNpyFloat : kNpyDouble);
   if (nbytes < kPoolMinBytes || pool_stats().cap_bytes == 0) {
     PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, nullptr, 0, nullptr);
-    if (!arr) throw py::error_already_set();
+    if (!arr) {
+      if (PyErr_ExceptionMatches(PyExc_MemoryError)) raise_alloc_error(dt, shape, nd, double(nbytes));
+      throw py::error_already_set();
+    }
     return py::reinterpret_steal<py::array>(arr);
   }
   // Large result: a block of the output cache (pool.hpp), owned by a capsule that is the array's
@@ -139,6 +192,10 @@ py::array new_array(DType dt, const int64_t* shape, int nd) {
   auto* block = new PooledBlock{nullptr, 0};
   try {
     block->p = pool_acquire(nbytes, &block->capacity);
+  } catch (const std::bad_alloc&) {
+    delete block;
+    Py_DECREF(descr);
+    raise_alloc_error(dt, shape, nd, double(nbytes));
   } catch (...) {
     delete block;
     Py_DECREF(descr);

@@ -44,13 +44,23 @@ DType result_dtype(const Operand* ops, int n);
 // Makes op.view: an N-d strided View of dtype `dt` (casting a copy if the array's dtype differs).
 void finalize(Operand& op, DType dt);
 
-// View of an array whose dtype is already known to be float32/float64 (element strides; a copy is
-// made first when a stride is not a multiple of the item size or the data is misaligned).
+// View of an INPUT array whose dtype is already known to be float32/float64. When the array is not
+// kernel_addressable, `arr` is REPLACED by an aligned native-byte-order C copy and the view is of
+// the copy: never use it for an array the kernel writes (see direct_view).
 View view_of(py::array& arr);
 
 // False for byte-swapped data (e.g. dtype '>f4' on a little-endian machine): such arrays are read
 // through a native copy and written through a temporary, never handed to a kernel directly.
 bool native_byte_order(const py::array& arr);
+
+// True when a kernel may address the array's memory as it is: native byte order, data aligned to
+// the item size, every stride a multiple of the item size. Outputs that are not (a '>f8' or an
+// unaligned out=) are written through a temporary or rejected, never silently replaced.
+bool kernel_addressable(const py::array& arr);
+
+// View of an array the kernel writes (a result, an out= or a gradient buffer). Never copies: the
+// caller has checked kernel_addressable (a std::logic_error otherwise, i.e. a bug of ours).
+View direct_view(const py::array& arr);
 
 py::array new_array(DType dt, const int64_t* shape, int ndim);
 inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {

@@ -23,7 +23,7 @@ BinOp op_by_name(const std::string& name) {
 template <bool Emulate>
 void binary_entry(const std::string& name, py::array out, py::array a, py::array b) {
   const BinOp op = op_by_name(name);
-  View o = view_of(out), va = view_of(a), vb = view_of(b);
+  View o = direct_view(out), va = view_of(a), vb = view_of(b);
   if (Emulate) {
     cuda_emu::binary(op, o, va, vb);
   } else {
@@ -34,7 +34,7 @@ void binary_entry(const std::string& name, py::array out, py::array a, py::array
 
 template <bool Emulate>
 void gemm_entry(py::array c, py::array a, py::array b, py::object bias, bool relu) {
-  View vc = view_of(c), va = view_of(a), vb = view_of(b), vbias;
+  View vc = direct_view(c), va = view_of(a), vb = view_of(b), vbias;
   const View* pb = nullptr;
   py::array barr = null_array();
   if (!bias.is_none()) {

@@ -15,15 +15,6 @@ namespace pk::py_bind {
 
 namespace {
 
-bool view_usable(const py::array& arr) {
-  if (!native_byte_order(arr)) return false;
-  const int64_t esz = arr.itemsize();
-  if (reinterpret_cast<uintptr_t>(arr.data()) % uintptr_t(esz)) return false;
-  for (py::ssize_t i = 0; i < arr.ndim(); ++i)
-    if (arr.strides(i) % esz) return false;
-  return true;
-}
-
 void run_binary(BinOp op, const View& o, const View& a, const View& b) {
   if (o.size() >= kReleaseGilMin) {
     py::gil_scoped_release nogil;
@@ -88,10 +79,10 @@ py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py:
 
   View a = broadcast_view(ops[0].view, nd, shape);
   View b = broadcast_view(ops[1].view, nd, shape);
-  bool need_tmp = !out.is_none() && !view_usable(res);
+  bool need_tmp = !out.is_none() && !kernel_addressable(res);
   View ov;
   if (!need_tmp) {
-    ov = view_of(res);
+    ov = direct_view(res);
     if (has_internal_overlap(ov)) throw ValueError(std::string(fn) + ": out has internal overlap (a zero stride)");
     for (const View* in : {&a, &b})
       if (may_overlap(ov, *in) && !same_view(ov, *in)) need_tmp = true;
@@ -100,7 +91,7 @@ py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py:
     // Partial overlap between out and an input (or an unaligned out): compute into a fresh array,
     // then copy, so the result is what NumPy gives.
     py::array tmp = new_array(dt, shape, nd);
-    View tv = view_of(tmp);
+    View tv = direct_view(tmp);
     run_binary(op, tv, a, b);
     py::module_::import("numpy").attr("copyto")(res, tmp);
     return std::move(res);
@@ -125,7 +116,7 @@ int64_t as_index(const py::handle& h, const char* what) {
 
 std::vector<int64_t> as_shape(const py::handle& h, const char* what) {
   std::vector<int64_t> s;
-  if (PyLong_Check(h.ptr())) {
+  if (PyIndex_Check(h.ptr()) && !PySequence_Check(h.ptr())) {  // 3, np.int64(3): one dimension, as in np.zeros
     s.push_back(as_index(h, what));
   } else {
     for (py::handle e : py::iter(h)) s.push_back(as_index(e, what));
@@ -138,7 +129,9 @@ std::vector<int64_t> as_shape(const py::handle& h, const char* what) {
   return s;
 }
 
-// Normalises `axis` (None, int or sequence of ints) into a mask; NumPy's AxisError and messages.
+// Normalises `axis` (None, an integer or a tuple of integers, as np.sum takes it) into a mask;
+// NumPy's errors and messages: a bool or list is a TypeError, an axis out of range an AxisError
+// (all axes are range-checked before duplicates are looked for), a 0-d array takes axis 0 or -1.
 void axis_mask(const py::handle& axis, int ndim, bool* mask) {
   std::fill(mask, mask + kMaxDims, false);
   if (axis.is_none()) {
@@ -146,23 +139,36 @@ void axis_mask(const py::handle& axis, int ndim, bool* mask) {
     return;
   }
   std::vector<py::handle> items;
-  const bool is_seq = py::isinstance<py::tuple>(axis) || py::isinstance<py::list>(axis);
-  if (is_seq) {
+  const bool is_tuple = py::isinstance<py::tuple>(axis);
+  if (is_tuple) {
     for (py::handle e : axis) items.push_back(e);
   } else {
     items.push_back(axis);
   }
+  std::vector<int64_t> axes;
   for (py::handle e : items) {
-    int64_t a = as_index(e, "axis");
+    if (PyBool_Check(e.ptr())) throw TypeError("an integer is required");
+    int64_t a = as_index(e, nullptr);
+    // np.sum(np.array(1.5), axis=0) (or -1) is 1.5: a scalar axis of a 0-d array, not a tuple.
+    if (ndim == 0 && !is_tuple && (a == 0 || a == -1)) return;
     if (a < -ndim || a >= ndim) {
       py::object AxisError = py::module_::import("numpy").attr("exceptions").attr("AxisError");
       PyErr_SetObject(AxisError.ptr(), AxisError(a, ndim).ptr());
       throw py::error_already_set();
     }
-    if (a < 0) a += ndim;
+    axes.push_back(a < 0 ? a + ndim : a);
+  }
+  for (int64_t a : axes) {
     if (mask[a]) throw ValueError("duplicate value in 'axis'");
     mask[a] = true;
   }
+}
+
+// keepdims as np.sum reads it: an integer (Python bools included); numpy.bool_ is accepted too.
+bool as_keepdims(const py::handle& h) {
+  if (PyBool_Check(h.ptr())) return h.ptr() == Py_True;
+  if (py::isinstance(h, py::module_::import("numpy").attr("bool_"))) return PyObject_IsTrue(h.ptr()) == 1;
+  return as_index(h, nullptr) != 0;
 }
 
 Operand parse_reduce_input(const py::handle& x, const char* fn, const char* name) {
@@ -176,7 +182,7 @@ Operand parse_reduce_input(const py::handle& x, const char* fn, const char* name
 // Sum of x over mask, result with shape `rshape`; x's dims are reduced where mask is true.
 py::array sum_masked(const View& x, const bool* mask, const std::vector<int64_t>& rshape) {
   py::array res = new_array(x.dtype, rshape);
-  View rv = view_of(res);
+  View rv = direct_view(res);
   // The result seen with x's rank: size 1 and stride 0 on every reduced axis.
   View ov;
   ov.data = rv.data;
@@ -202,7 +208,8 @@ py::array sum_masked(const View& x, const bool* mask, const std::vector<int64_t>
   return res;
 }
 
-py::object sum_call(const py::handle& x, const py::handle& axis, bool keepdims) {
+py::object sum_call(const py::handle& x, const py::handle& axis, const py::handle& keepdims_h) {
+  const bool keepdims = as_keepdims(keepdims_h);
   Operand op = parse_reduce_input(x, "pykernels.sum", "x");
   const View& v = op.view;
   bool mask[kMaxDims];
@@ -279,7 +286,7 @@ void bind_elementwise(py::module_& m) {
            [](const py::handle* a) {
              return binary_call(BinOp::WherePositive, "pykernels.relu_backward", a[0], a[1], a[2], "dout", "x");
            });
-  m.def("sum", &sum_call, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = false,
+  m.def("sum", &sum_call, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = py::bool_(false),
         "sum(x, axis=None, keepdims=False)\n\nSum over the given axes (np.sum semantics, result dtype = x's dtype).\n"
         "float32 accumulates in double, float64 sums pairwise; results do not depend on the thread count.\n");
   m.def(

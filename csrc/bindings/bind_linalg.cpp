@@ -43,14 +43,15 @@ bool is_c_contiguous(const py::array& a) { return (a.flags() & py::array::c_styl
 std::string shp(const View& v) { return shape_str(v.shape, v.ndim); }
 
 // out= for dot/matmul/dense: an ndarray of the result's dtype and shape, writeable.
-// np.dot (and dense, which replaces x @ W) take a C-contiguous out only; np.matmul takes any layout
-// (any_layout: views, Fortran order, negative strides).
+// np.dot (and dense, which replaces x @ W) take a C-Array only (C-contiguous, aligned, native byte
+// order: NumPy's NPY_ARRAY_CARRAY); np.matmul takes any layout (any_layout: views, Fortran order,
+// negative strides, byte-swapped or unaligned data, the last two written through a temporary).
 py::array check_product_out(const py::handle& out, DType dt, const std::vector<int64_t>& shape, const char* fn,
                             bool any_layout = false) {
   if (!py::isinstance<py::array>(out)) throw TypeError(std::string(fn) + ": out must be a numpy.ndarray");
   py::array arr = py::reinterpret_borrow<py::array>(out);
   check_out(arr, dt, shape.data(), int(shape.size()), fn);
-  if (!any_layout && !is_c_contiguous(arr))
+  if (!any_layout && (!is_c_contiguous(arr) || !kernel_addressable(arr)))
     throw ValueError(std::string(fn) +
                      ": output array is not acceptable (must have the right datatype, number of dimensions, and be "
                      "a C-Array)");
@@ -74,6 +75,9 @@ py::array check_buffer(const py::handle& h, DType dt, const std::vector<int64_t>
                      ", expected " + shape_str(shape.data(), int(shape.size())));
   if (!arr.writeable()) throw ValueError(std::string(fn) + ": " + name + " is read-only");
   if (!is_c_contiguous(arr)) throw ValueError(std::string(fn) + ": " + name + " must be C-contiguous");
+  if (!kernel_addressable(arr))
+    throw ValueError(std::string(fn) + ": " + name + " must be aligned and in native byte order, got dtype " +
+                     std::string(py::str(arr.dtype())) + (native_byte_order(arr) ? " (unaligned data)" : ""));
   return arr;
 }
 
@@ -166,10 +170,10 @@ py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& 
     std::vector<int64_t> shape = shape_of(big);
     py::array res = out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, fn);
     py::array tmp = res;
-    View rv = view_of(res);
+    View rv = direct_view(res);
     if (!out.is_none() && (may_overlap(rv, va) || may_overlap(rv, vb))) {
       tmp = new_array(dt, shape);
-      rv = view_of(tmp);
+      rv = direct_view(tmp);
     }
     binary(BinOp::Mul, rv, broadcast_view(va, rv.ndim, rv.shape), broadcast_view(vb, rv.ndim, rv.shape));
     if (!tmp.is(res)) py::module_::import("numpy").attr("copyto")(res, tmp);
@@ -178,11 +182,11 @@ py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& 
   const DotDims d = dot_dims(va, vb, "");
   const std::vector<int64_t> shape = dot_shape(va, vb);
   py::array res = out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, fn);
-  View rv = view_of(res);
+  View rv = direct_view(res);
   py::array tmp = res;
   if (!out.is_none() && (may_overlap(rv, va) || may_overlap(rv, vb))) {
     tmp = new_array(dt, shape);  // out aliases an input: compute into a temporary, then copy
-    rv = view_of(tmp);
+    rv = direct_view(tmp);
   }
   if (rv.size() > 0) {  // an empty result has nothing to write (and C-contiguous zero strides)
     NoGil nogil(product_flops(rv, d.K));
@@ -288,15 +292,20 @@ py::object matmul_call(const py::handle& a, const py::handle& b, const py::handl
   const std::vector<int64_t> shape = matmul_shape(d);
   py::array res =
       out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, "pykernels.matmul", true);
-  View rv = view_of(res);
   py::array tmp = res;
-  // A temporary when out shares memory with an input, or with itself (a zero stride over a
-  // dimension longer than 1: the batched driver would read it as a sum over that dimension).
-  bool self_overlap = false;
-  for (int i = 0; i < rv.ndim; ++i) self_overlap = self_overlap || (rv.strides[i] == 0 && rv.shape[i] > 1);
-  if (!out.is_none() && (self_overlap || may_overlap(rv, va) || may_overlap(rv, vb))) {
+  View rv;
+  // A temporary when out is not addressable by the kernels (byte-swapped, unaligned), shares
+  // memory with an input, or with itself (a zero stride over a dimension longer than 1: the
+  // batched driver would read it as a sum over that dimension).
+  bool use_tmp = !kernel_addressable(res);
+  if (!use_tmp) {
+    rv = direct_view(res);
+    for (int i = 0; i < rv.ndim; ++i) use_tmp = use_tmp || (rv.strides[i] == 0 && rv.shape[i] > 1);
+    use_tmp = use_tmp || (!out.is_none() && (may_overlap(rv, va) || may_overlap(rv, vb)));
+  }
+  if (use_tmp) {
     tmp = new_array(dt, shape);
-    rv = view_of(tmp);
+    rv = direct_view(tmp);
   }
   if (rv.size() > 0) {
     NoGil nogil(product_flops(rv, d.K));
@@ -314,7 +323,7 @@ py::object as_result(py::array a) { return maybe_scalar(std::move(a)); }
 py::array full_sum(const View& x) {
   std::vector<int64_t> ones(size_t(x.ndim), 1);
   py::array r = new_array(x.dtype, ones);
-  View rv = view_of(r);
+  View rv = direct_view(r);
   bool mask[kMaxDims];
   std::fill(mask, mask + kMaxDims, true);
   sum(rv, x, mask);
@@ -323,7 +332,7 @@ py::array full_sum(const View& x) {
 
 py::array mul_to(const View& x, const View& y, const std::vector<int64_t>& shape) {
   py::array r = new_array(x.dtype, shape);
-  View rv = view_of(r);
+  View rv = direct_view(r);
   binary(BinOp::Mul, rv, broadcast_view(x, rv.ndim, rv.shape), broadcast_view(y, rv.ndim, rv.shape));
   return r;
 }
@@ -347,14 +356,14 @@ py::tuple dot_backward_call(const py::handle& dout, const py::handle& a, const p
     // out = a * b: d(a) = sum(dout * b) when a is 0-d, else dout * b (and symmetrically).
     py::array pa = mul_to(vd, vb, shape_of(vd));
     py::array pb = mul_to(vd, va, shape_of(vd));
-    py::array da = va.ndim == 0 ? full_sum(view_of(pa)) : pa;
-    py::array db = vb.ndim == 0 ? full_sum(view_of(pb)) : pb;
+    py::array da = va.ndim == 0 ? full_sum(direct_view(pa)) : pa;
+    py::array db = vb.ndim == 0 ? full_sum(direct_view(pb)) : pb;
     return py::make_tuple(as_result(da), as_result(db));
   }
   const DotDims d = dot_dims(va, vb, "");
   check_dout(vd, dot_shape(va, vb), fn, "dot");
   py::array da = new_array(dt, shape_of(va)), db = new_array(dt, shape_of(vb));
-  View vda = view_of(da), vdb = view_of(db);
+  View vda = direct_view(da), vdb = direct_view(db);
   {
     NoGil nogil(2.0 * product_flops(vd, d.K));
     const int nb = d.la + d.lb;
@@ -423,7 +432,7 @@ py::tuple matmul_backward_call(const py::handle& dout, const py::handle& a, cons
   const MatmulDims d = matmul_dims(va, vb, "matmul");
   check_dout(vd, matmul_shape(d), fn, "matmul");
   py::array da = new_array(dt, shape_of(va)), db = new_array(dt, shape_of(vb));
-  View vda = view_of(da), vdb = view_of(db);
+  View vda = direct_view(da), vdb = direct_view(db);
   {
     NoGil nogil(2.0 * product_flops(vd, d.K));
     // Stack strides: the gradients get stride 0 where their operand was broadcast, so those
@@ -508,13 +517,13 @@ py::object dense_call(const py::handle& x, const py::handle& w, const py::handle
   }
   const std::vector<int64_t> shape = {M, N};
   py::array res = out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, fn);
-  View rv = view_of(res);
+  View rv = direct_view(res);
   py::array tmp = res;
   bool overlap = false;
   for (int i = 0; i < n; ++i) overlap = overlap || (!out.is_none() && may_overlap(rv, ops[i].view));
   if (overlap) {
     tmp = new_array(dt, shape);
-    rv = view_of(tmp);
+    rv = direct_view(tmp);
   }
   {
     NoGil nogil(2.0 * double(M) * double(N) * double(K));
@@ -526,9 +535,13 @@ py::object dense_call(const py::handle& x, const py::handle& w, const py::handle
 }
 
 py::tuple dense_backward_call(const py::handle& dy, const py::handle& x, const py::handle& w, const py::handle& y,
-                              const py::handle& activation, bool need_dx, const py::handle& dx_buf,
+                              const py::handle& activation, const py::handle& need_dx_h, const py::handle& dx_buf,
                               const py::handle& dw_buf, const py::handle& db_buf) {
   const char* fn = "pykernels.dense_backward";
+  // A bool (or numpy.bool_): None or an array here is a mistake, not "no dx".
+  if (!PyBool_Check(need_dx_h.ptr()) && !py::isinstance(need_dx_h, py::module_::import("numpy").attr("bool_")))
+    throw TypeError(std::string(fn) + ": need_dx must be a bool, got " + Py_TYPE(need_dx_h.ptr())->tp_name);
+  const bool need_dx = PyObject_IsTrue(need_dx_h.ptr()) == 1;
   const bool relu = parse_activation(activation, fn);
   if (relu && y.is_none())
     throw ValueError(std::string(fn) + ": activation='relu' needs the forward output y");
@@ -550,7 +563,7 @@ py::tuple dense_backward_call(const py::handle& dy, const py::handle& x, const p
   auto out_buf = [&](const py::handle& h, const std::vector<int64_t>& shape, const char* name) {
     if (h.is_none()) return new_array(dt, shape);
     py::array a = check_buffer(h, dt, shape, fn, name);
-    View v = view_of(a);
+    View v = direct_view(a);
     for (int i = 0; i < n; ++i)
       if (may_overlap(v, ops[i].view))
         throw ValueError(std::string(fn) + ": " + name + " overlaps the input '" + names[i] + "'");
@@ -560,11 +573,11 @@ py::tuple dense_backward_call(const py::handle& dy, const py::handle& x, const p
   py::array db = out_buf(db_buf, {N}, "db");
   py::array dx = null_array();  // not default-constructed: that would allocate an empty array
   if (need_dx) dx = out_buf(dx_buf, {M, K}, "dx");
-  View vdW = view_of(dW), vdb = view_of(db);
+  View vdW = direct_view(dW), vdb = direct_view(db);
   if (may_overlap(vdW, vdb)) throw ValueError(std::string(fn) + ": dW and db overlap");
   View vdx;
   if (need_dx) {
-    vdx = view_of(dx);
+    vdx = direct_view(dx);
     if (may_overlap(vdx, vdW) || may_overlap(vdx, vdb)) throw ValueError(std::string(fn) + ": dx overlaps dW or db");
   }
   {
@@ -606,7 +619,7 @@ py::array gemm_naive_call(const py::handle& a, const py::handle& b) {
   if (va.ndim != 2 || vb.ndim != 2) throw ValueError(std::string(fn) + ": a and b must be 2-d");
   dot_dims(va, vb, "");
   py::array r = new_array(dt, {va.shape[0], vb.shape[1]});
-  View rv = view_of(r);
+  View rv = direct_view(r);
   gemm_naive(dt, va.shape[0], vb.shape[1], va.shape[1], rv.data, rv.strides[0], rv.strides[1], va.data,
              va.strides[0], va.strides[1], vb.data, vb.strides[0], vb.strides[1]);
   return r;
@@ -623,8 +636,9 @@ matrix . matrix, N-d . 1-d (sum over the last axis of ``a`` and ``b``) and N-d .
 ``dot(a, b)[i,j,k,m] = sum(a[i,j,:] * b[k,:,m])``. A 0-d operand multiplies element-wise.
 float32 and float64 (mixed inputs promote like NumPy); other dtypes raise TypeError. Any strides
 (transposed, sliced, negative) are read directly by the packing step of the GEMM: no copy first.
-``out`` must be a writeable C-contiguous array of the result's dtype and shape; if it overlaps an
-input the result is computed into a temporary first. Deterministic for every thread count.
+``out`` must be a writeable C-contiguous, aligned, native-byte-order array of the result's dtype and
+shape, as ``np.dot`` requires; if it overlaps an input the result is computed into a temporary
+first. Deterministic for every thread count.
 
 >>> import numpy as np, pykernels as pk
 >>> a = np.arange(6.0).reshape(2, 3); b = np.arange(12.0).reshape(3, 4)
@@ -642,9 +656,9 @@ ValueError: shapes (2,3) and (4,5) not aligned: 3 (dim 1) != 4 (dim 0)
 
 Stacks of matrices broadcast; a 1-d ``a`` gets a 1 prepended and a 1-d ``b`` a 1 appended, removed
 again from the result; 0-d operands are an error, as in NumPy. float32/float64, any strides.
-``out`` (as in ``np.matmul``) may have any layout (Fortran order, a strided or reversed view) but
-must have the result's dtype and shape and be writeable; if it overlaps an input the result is
-computed into a temporary first.
+``out`` (as in ``np.matmul``) may have any layout (Fortran order, a strided or reversed view, even
+byte-swapped or unaligned data) but must have the result's dtype and shape and be writeable; if it
+overlaps an input the result is computed into a temporary first.
 
 >>> import numpy as np, pykernels as pk
 >>> a = np.ones((5, 2, 3), np.float32); b = np.ones((3, 4), np.float32)
@@ -692,7 +706,7 @@ tile is still in registers, so there is no extra pass over the output.
 array([[1.5, 0. ]], dtype=float32)
 )pbdoc");
   m.def("dense_backward", &dense_backward_call, py::arg("dy"), py::arg("x"), py::arg("W"), py::arg("y") = py::none(),
-        py::arg("activation") = py::none(), py::arg("need_dx") = true, py::arg("dx") = py::none(),
+        py::arg("activation") = py::none(), py::arg("need_dx") = py::bool_(true), py::arg("dx") = py::none(),
         py::arg("dW") = py::none(), py::arg("db") = py::none(),
         R"pbdoc(Gradients of :func:`dense`: returns ``(dx, dW, db)``.
 
@@ -701,8 +715,8 @@ With ``activation="relu"`` the mask ``y > 0`` (y = the forward output) is applie
 masked dy, accumulated in float64) comes from the same packing pass. ``dW = x^T dy'``,
 ``dx = dy' W^T``; with ``need_dx=False`` dx is skipped and returned as None (the first layer of a
 network needs no input gradient). ``dx``, ``dW``, ``db`` may be preallocated buffers (ndarray of the
-exact dtype and shape, writeable, C-contiguous, not overlapping the inputs), which are overwritten
-and returned, so a training loop allocates nothing per batch.
+exact dtype and shape, writeable, C-contiguous, aligned, native byte order, not overlapping the
+inputs), which are overwritten and returned, so a training loop allocates nothing per batch.
 
 >>> import numpy as np, pykernels as pk
 >>> x = np.ones((4, 3)); W = np.ones((3, 2)); y = pk.dense(x, W, activation="relu")

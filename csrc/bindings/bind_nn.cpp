@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "array_cast.hpp"
@@ -24,6 +25,17 @@ bool c_contiguous(const py::array& a) {
   return (a.flags() & py::array::c_style) != 0;
 }
 
+DType dt_of(const py::array& a) { return a.dtype().num() == py::dtype::of<float>().num() ? DType::f32 : DType::f64; }
+
+// A read-only float input as the kernels read it: C-contiguous, aligned, native byte order, of
+// dtype dt; `a` itself when it already is, else a converted copy ('>f4' or unaligned data included:
+// np.ascontiguousarray keeps an unaligned array as it is).
+py::array native_c(const py::array& a, DType dt) {
+  if (c_contiguous(a) && kernel_addressable(a) && dt_of(a) == dt) return a;
+  return py::module_::import("numpy").attr("array")(a, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true,
+                                                   py::arg("order") = "C");
+}
+
 // An array that the kernel updates in place (parameter, optimizer state, output buffer).
 py::array inplace_array(const py::handle& h, const char* fn, const char* name, const py::array* like) {
   if (!py::isinstance<py::array>(h))
@@ -36,6 +48,11 @@ py::array inplace_array(const py::handle& h, const char* fn, const char* name, c
     throw ValueError(std::string(fn) + ": '" + name +
                      "' must be C-contiguous (it is updated in place; use np.ascontiguousarray once, and keep "
                      "that array)");
+  if (!kernel_addressable(a))
+    throw ValueError(std::string(fn) + ": '" + name + "' must be aligned and in native byte order (it is updated in " +
+                     "place), got dtype " + std::string(py::str(a.dtype())) +
+                     (native_byte_order(a) ? " with unaligned data" : "") +
+                     "; convert it once with np.ascontiguousarray(x, dtype=x.dtype.newbyteorder('='))");
   if (like) {
     if (a.dtype().num() != like->dtype().num())
       throw TypeError(std::string(fn) + ": '" + name + "' has dtype " + std::string(py::str(a.dtype())) +
@@ -63,9 +80,7 @@ py::array input_like(const py::handle& h, const char* fn, const char* name, cons
   if (!same)
     throw ValueError(std::string(fn) + ": '" + name + "' has shape " + shape_of_arr(a) +
                      " but the parameter has shape " + shape_of_arr(like));
-  if (!c_contiguous(a))
-    a = py::module_::import("numpy").attr("ascontiguousarray")(a);
-  return a;
+  return native_c(a, dt_of(like));
 }
 
 bool overlaps(const py::array& a, const py::array& b) {
@@ -87,8 +102,6 @@ void check_hyper(double v, const char* fn, const char* name, bool positive) {
     throw ValueError(std::string(fn) + ": " + name + " must be a finite number " + (positive ? "> 0" : ">= 0") +
                      ", got " + std::to_string(v));
 }
-
-DType dt_of(const py::array& a) { return a.dtype().num() == py::dtype::of<float>().num() ? DType::f32 : DType::f64; }
 
 template <class F>
 void maybe_nogil(int64_t n, F&& f) {
@@ -122,7 +135,7 @@ SceArgs parse_sce(const py::handle& logits_h, const py::handle& labels_h, const 
   s.N = s.logits.shape(0);
   s.C = s.logits.shape(1);
   if (s.C == 0 && s.N > 0) throw ValueError(std::string(fn) + ": logits has 0 classes (shape " + shape_of_arr(s.logits) + ")");
-  if (!c_contiguous(s.logits)) s.logits = np.attr("ascontiguousarray")(s.logits);
+  s.logits = native_c(s.logits, s.dt);
   py::array lab = py::isinstance<py::array>(labels_h) ? py::reinterpret_borrow<py::array>(labels_h)
                                                       : py::array(np.attr("asarray")(labels_h));
   const char kind = lab.dtype().kind();
@@ -133,10 +146,20 @@ SceArgs parse_sce(const py::handle& logits_h, const py::handle& labels_h, const 
     if (lab.shape(0) != s.N)
       throw ValueError(std::string(fn) + ": labels has shape " + shape_of_arr(lab) + " but logits has shape " +
                        shape_of_arr(s.logits) + " (need one label per row)");
-    if (lab.dtype().num() == py::dtype::of<int64_t>().num() && c_contiguous(lab))
+    if (lab.dtype().num() == py::dtype::of<int64_t>().num() && c_contiguous(lab) && kernel_addressable(lab)) {
       s.labels = lab;  // the common case: no NumPy call at all
-    else
-      s.labels = np.attr("ascontiguousarray")(lab, py::arg("dtype") = np.attr("int64"));
+    } else {
+      if (kind == 'u' && lab.itemsize() == 8 && lab.size() > 0) {
+        // uint64 labels >= 2**63 would wrap to negative int64 values: report the real value.
+        py::object mx = lab.attr("max")();
+        if (mx.cast<uint64_t>() > uint64_t(INT64_MAX))
+          throw ValueError("label " + std::string(py::str(mx)) + " at index " +
+                           std::string(py::str(lab.attr("argmax")())) + " is out of range for " + std::to_string(s.C) +
+                           " classes (expected 0 <= label < " + std::to_string(s.C) + ")");
+      }
+      s.labels = np.attr("array")(lab, py::arg("dtype") = np.attr("int64"), py::arg("copy") = true,
+                                  py::arg("order") = "C");
+    }
     s.has_labels = true;
   } else if (lab.ndim() == 2) {
     if (kind != 'f')
@@ -145,7 +168,7 @@ SceArgs parse_sce(const py::handle& logits_h, const py::handle& labels_h, const 
     if (lab.shape(0) != s.N || lab.shape(1) != s.C)
       throw ValueError(std::string(fn) + ": targets have shape " + shape_of_arr(lab) + " but logits has shape " +
                        shape_of_arr(s.logits));
-    s.target = np.attr("ascontiguousarray")(lab, py::arg("dtype") = s.logits.dtype());
+    s.target = native_c(lab, s.dt);
   } else {
     throw ValueError(std::string(fn) + ": labels must be (N,) class indices or (N, C) targets, got shape " +
                      shape_of_arr(lab));

@@ -1,6 +1,8 @@
 // pykernels._core: registration only; each bind_*.cpp binds one group of kernels.
 #include <pybind11/pybind11.h>
 
+#include <new>
+
 #include "pykernels/common.hpp"
 
 namespace py = pybind11;
@@ -22,6 +24,9 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const pk::ValueError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const std::bad_alloc&) {
+      // A kernel's working memory (packing buffers, a temporary): say what failed, not "std::bad_alloc".
+      PyErr_SetString(PyExc_MemoryError, "pykernels: out of memory allocating a kernel's working buffers");
     }
   });
   pk::py_bind::bind_runtime(m);
