@@ -43,11 +43,15 @@ def finite_floats(dtype) -> st.SearchStrategy[float]:
 
 
 def special_values(dtype) -> list[float]:
-    """NaN, +-inf, +-0.0, the extremes and subnormals of the dtype, and a few ordinary values."""
+    """+-NaN (and a NaN with a payload), +-inf, +-0.0, the extremes and subnormals of the dtype, and
+    a few ordinary values."""
     fi = np.finfo(dtype)
     tiny_sub = float(np.nextafter(dtype(0), dtype(1)))
+    # a quiet NaN with payload bits set, exactly representable in the dtype
+    payload_nan = float(np.array(0xFFC01234 if dtype == np.float32 else 0xFFF8000012340000,
+                                 np.uint32 if dtype == np.float32 else np.uint64).view(dtype))
     return [
-        math.nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -2.0,
+        math.nan, -math.nan, payload_nan, math.inf, -math.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -2.0,
         float(fi.max), -float(fi.max), float(fi.tiny), -float(fi.tiny), tiny_sub, -tiny_sub,
     ]
 
