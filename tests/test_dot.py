@@ -110,8 +110,22 @@ def test_dot_mixed_dtypes_promote():
     a = np.ones((3, 4), np.float32)
     b = np.ones((4, 2), np.float64)
     assert pk.dot(a, b).dtype == np.float64
-    assert pk.dot(a, 2.0).dtype == np.float32
     assert pk.dot([[1.0, 2.0]], [[3.0], [4.0]]).dtype == np.float64
+
+
+_F32 = np.ones(3, np.float32)
+
+
+@pytest.mark.parametrize("args", [
+    (_F32, 2.0), (2.0, _F32), (_F32, 2), (_F32, True), (2.0, 3.0), (np.float32(2), _F32),
+    (_F32, np.array(2.0, np.float32)), (_F32, np.float64(2.0)), (_F32.astype(np.float64), 2.5),
+], ids=repr)
+def test_dot_scalars_promote_like_np_dot(args):
+    """np.dot is not a ufunc: a Python float or int is a float64 (int64) array before promotion, so
+    float32 . 2.0 is float64 (np.multiply would keep float32); a bool stays float32."""
+    r, e = pk.dot(*args), np.dot(*args)
+    assert type(r) is type(e) and r.dtype == e.dtype
+    np.testing.assert_array_equal(r, e)
 
 
 def test_dot_book_examples():
@@ -143,8 +157,11 @@ def test_dot_out(dt):
     pk.dot(sq, sq, out=sq)
     np.testing.assert_allclose(sq, expect, rtol=1e-4 if dt == np.float32 else 1e-12, atol=1e-4)
     x = make(rng, (40,), dt)
-    with pytest.raises(TypeError, match="dtype"):
-        pk.dot(a, b, out=np.empty((20, 40), np.float32 if dt == np.float64 else np.float64))
+    wrong = np.empty((20, 40), np.float32 if dt == np.float64 else np.float64)
+    with pytest.raises(ValueError, match="not acceptable"):  # np.dot's error for an out of another dtype
+        np.dot(a, b, out=wrong)
+    with pytest.raises(ValueError, match=r"not acceptable .*: out has dtype float\d+, the result float\d+"):
+        pk.dot(a, b, out=wrong)
     with pytest.raises(ValueError, match="shape"):
         pk.dot(a, b, out=np.empty((20, 41), dt))
     with pytest.raises(ValueError, match="C-Array"):

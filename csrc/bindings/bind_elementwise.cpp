@@ -281,8 +281,9 @@ void bind_elementwise(py::module_& m) {
              return binary_call(BinOp::Max, "pykernels.relu", a[0], zero, a[1], "x", "x2");
            });
   def_fast(m, "relu_backward", {"dout", "x", "out"}, 2, "(dout, x, out=None)",
-           "Gradient of relu: dout where x > 0, else 0 (relu'(0) = 0); the same as np.where(x > 0, dout, 0).\n"
-           "x may be the forward input or output. Broadcasts like a binary ufunc.\n",
+           "Gradient of relu: dout where x > 0, else 0 (relu'(0) = 0); the values of np.where(x > 0, dout, 0).\n"
+           "x may be the forward input or output. Broadcasts and promotes like a binary ufunc: float32 dout\n"
+           "with float64 x gives float64 (np.where would keep dout's float32).\n",
            [](const py::handle* a) {
              return binary_call(BinOp::WherePositive, "pykernels.relu_backward", a[0], a[1], a[2], "dout", "x");
            });

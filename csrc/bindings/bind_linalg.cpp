@@ -24,9 +24,18 @@ constexpr double kReleaseGilFlops = 65536.0;
 
 const char* kMatmulSig = "(n?,k),(k,m?)->(n?,m?)";
 
-// Parses and promotes `n` operands to one float dtype; weak Python scalars become 0-d arrays.
+// Parses and promotes `n` operands to one float dtype; Python scalars become 0-d arrays. np.dot is
+// not a ufunc: it converts a Python float or int to a float64/int64 array before promoting, so
+// np.dot(float32 array, 2.0) is float64 (a bool stays weak: bool with float32 is float32). The
+// other products reject 0-d operands, so the rule only shows in dot and dot_backward.
 DType parse_all(Operand* ops, const py::handle* objs, const char* const* names, int n, const char* fn) {
-  for (int i = 0; i < n; ++i) ops[i] = parse_operand(objs[i], fn, names[i]);
+  for (int i = 0; i < n; ++i) {
+    ops[i] = parse_operand(objs[i], fn, names[i]);
+    if (ops[i].weak && !PyBool_Check(objs[i].ptr())) {
+      ops[i].arr = py::module_::import("numpy").attr("asarray")(ops[i].scalar, "float64");
+      ops[i].weak = false;
+    }
+  }
   const DType dt = result_dtype(ops, n);
   for (int i = 0; i < n; ++i) {
     if (ops[i].weak) {
@@ -50,6 +59,11 @@ py::array check_product_out(const py::handle& out, DType dt, const std::vector<i
                             bool any_layout = false) {
   if (!py::isinstance<py::array>(out)) throw TypeError(std::string(fn) + ": out must be a numpy.ndarray");
   py::array arr = py::reinterpret_borrow<py::array>(out);
+  if (!any_layout && arr.dtype().num() != (dt == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>()).num())
+    throw ValueError(std::string(fn) +
+                     ": output array is not acceptable (must have the right datatype, number of dimensions, and be "
+                     "a C-Array): out has dtype " + std::string(py::str(arr.dtype())) + ", the result " +
+                     dtype_name(dt));
   check_out(arr, dt, shape.data(), int(shape.size()), fn);
   if (!any_layout && (!is_c_contiguous(arr) || !kernel_addressable(arr)))
     throw ValueError(std::string(fn) +
