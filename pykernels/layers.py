@@ -76,6 +76,16 @@ class Layer:
     def count_params(self) -> int:
         return int(sum(p.size for p in self.params))
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the parameters (Keras: ``[kernel, bias]`` for Dense)."""
+        return [p.copy() for p in self.params]
+
+    def set_weights(self, weights) -> None:
+        """Copy ``weights`` into the parameters in place; the count and every shape must match."""
+        from .models import _assign_weights
+
+        _assign_weights(self.params, weights, f"{type(self).__name__}.set_weights")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

@@ -131,19 +131,22 @@ class MeanSquaredError(Loss):
 
     name = "mean_squared_error"
 
-    def __call__(self, y_true, y_pred) -> float:
+    def _pair(self, y_true, y_pred):
         y_true = np.asarray(y_true)
         y_pred = np.asarray(y_pred)
+        if y_true.ndim == y_pred.ndim - 1 and y_pred.shape[-1:] == (1,):
+            y_true = y_true[..., None]  # Keras expands (n,) targets of a one-output model to (n, 1)
         if y_true.shape != y_pred.shape:
             raise ValueError(f"{self.name}: y_true has shape {y_true.shape} but y_pred has {y_pred.shape}")
+        return y_true, y_pred
+
+    def __call__(self, y_true, y_pred) -> float:
+        y_true, y_pred = self._pair(y_true, y_pred)
         d = y_pred.astype(np.float64) - y_true
         return float(np.mean(d * d)) if d.size else float("nan")
 
     def backward(self, y_true, y_pred, out=None) -> np.ndarray:
-        y_true = np.asarray(y_true)
-        y_pred = np.asarray(y_pred)
-        if y_true.shape != y_pred.shape:
-            raise ValueError(f"{self.name}: y_true has shape {y_true.shape} but y_pred has {y_pred.shape}")
+        y_true, y_pred = self._pair(y_true, y_pred)
         out = np.empty_like(y_pred) if out is None else out
         np.subtract(y_pred, y_true, out=out)
         out *= y_pred.dtype.type(2.0 / max(y_pred.size, 1))

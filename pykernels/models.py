@@ -21,6 +21,7 @@ TensorFlow backend: the loss equals Keras's up to Keras's clipping of probabilit
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +77,20 @@ def _as_float_features(x, dtype, who: str) -> np.ndarray:
     return x
 
 
+def _assign_weights(params: list[np.ndarray], weights, who: str) -> None:
+    weights = list(weights)
+    if len(weights) != len(params):
+        raise ValueError(f"{who}: expected {len(params)} arrays (one per parameter), got {len(weights)}")
+    arrays = [np.asarray(w) for w in weights]
+    for i, (p, w) in enumerate(zip(params, arrays)):
+        if w.shape != p.shape:
+            raise ValueError(f"{who}: weight {i} has shape {w.shape}, the parameter has shape {p.shape}")
+        if w.dtype.kind not in "biuf":
+            raise TypeError(f"{who}: weight {i} has dtype {w.dtype}; expected a real number dtype")
+    for p, w in zip(params, arrays):  # all checked first: nothing is half-assigned
+        p[...] = w
+
+
 class Sequential:
     """A linear stack of layers with Keras's ``compile`` / ``fit`` / ``evaluate`` / ``predict``.
 
@@ -117,6 +132,8 @@ class Sequential:
         layer.set_backend(self._k)
         self.layers.append(layer)
         self.built = False
+        if self.input_dim is not None:
+            self.build()  # as Keras: a model whose input size is known has its weights at once
 
     @property
     def input_dim(self) -> int | None:
@@ -230,6 +247,8 @@ class Sequential:
                     raise ValueError(f"{who}: label {int(y[i])} at index {i} is out of range for the model's "
                                      f"{C} outputs (expected 0 <= label < {C})")
             return y
+        if y.ndim == 1 and C == 1:
+            y = y[:, None]  # Keras expands (n,) targets of a one-output model to (n, 1)
         if y.ndim != 2 or y.shape[1] != C:
             raise ValueError(f"{who}: targets must have shape ({n}, {C}), got {y.shape}")
         y = np.ascontiguousarray(y, dtype=self.dtype)
@@ -306,11 +325,14 @@ class Sequential:
         self._backward(dz, self._last_fused)
 
     # -- Keras API ------------------------------------------------------------------------------
-    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_data=None,
+    def fit(self, x, y, epochs: int = 1, batch_size: int | None = None, validation_data=None,
             validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1) -> History:
         """Train for ``epochs`` passes over (x, y); returns a :class:`History`. Keras's semantics:
-        ``validation_split`` takes the last fraction of the data (before shuffling)."""
+        ``batch_size=None`` is 32; ``validation_split`` takes the last samples (before shuffling), from
+        ``floor(n * (1 - validation_split))`` on, as Keras splits. A loss that becomes NaN or infinite
+        stops training with ``FloatingPointError`` (Keras would go on with NaN weights)."""
         self._require_compiled("fit")
+        batch_size = 32 if batch_size is None else batch_size
         if int(epochs) < 0 or int(batch_size) <= 0:
             raise ValueError(f"fit: epochs must be >= 0 and batch_size > 0, got {epochs} and {batch_size}")
         if not 0.0 <= float(validation_split) < 1.0:
@@ -318,11 +340,13 @@ class Sequential:
         x = self._prepare_x(x, "fit")
         y = self._prepare_y(y, len(x), "fit")
         if validation_split and validation_data is None:
-            nv = int(len(x) * validation_split)
-            if nv == 0:
-                raise ValueError("fit: validation_split leaves no validation samples")
-            validation_data = (x[-nv:], y[-nv:])
-            x, y = x[:-nv], y[:-nv]
+            split_at = int(math.floor(len(x) * (1.0 - float(validation_split))))
+            if split_at in (0, len(x)):
+                raise ValueError(f"fit: training data contains {len(x)} samples, which is not sufficient to split "
+                                 f"it into a validation and training set as specified by "
+                                 f"validation_split={validation_split}")
+            validation_data = (x[split_at:], y[split_at:])
+            x, y = x[:split_at], y[:split_at]
         if validation_data is not None:
             if len(validation_data) != 2:
                 raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
@@ -376,9 +400,10 @@ class Sequential:
             hist._append(epoch, logs, seconds)
         return hist
 
-    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 0, _prepared: bool = False):
-        """``[loss, accuracy]`` (or the loss alone without metrics) over (x, y)."""
+    def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0, _prepared: bool = False):
+        """``[loss, accuracy]`` (or the loss alone without metrics) over (x, y); ``batch_size=None`` is 32."""
         self._require_compiled("evaluate")
+        batch_size = 32 if batch_size is None else batch_size
         if not _prepared:
             x = self._prepare_x(x, "evaluate")
             y = self._prepare_y(y, len(x), "evaluate")
@@ -398,8 +423,10 @@ class Sequential:
             print(f"loss: {loss:.4f}" + (f" - accuracy: {correct / len(x):.4f}" if self.metrics else ""))
         return [loss, correct / len(x)] if self.metrics else loss
 
-    def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
-        """The model output (after the last activation) for every sample, as a new (N, units) array."""
+    def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+        """The model output (after the last activation) for every sample, as a new (N, units) array;
+        ``batch_size=None`` is 32."""
+        batch_size = 32 if batch_size is None else batch_size
         x = self._prepare_x(x, "predict")
         out = np.empty((len(x), self.output_dim), dtype=self.dtype)
         bs = max(int(batch_size), 1)
@@ -442,13 +469,23 @@ class Sequential:
                 yield f"{i:02d}_{layer.name}/{pn}", p
 
     def get_weights(self) -> list[np.ndarray]:
+        """Copies of every parameter, layer by layer (Keras's order: each layer's kernel, then bias)."""
         return [p.copy() for p in self.params]
 
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Copy ``weights`` (as :meth:`get_weights` returns them) into the parameters, in place (an
+        optimizer keeps its references); the count and every shape must match."""
+        if not self.built:
+            self.build()
+        _assign_weights(self.params, weights, "Sequential.set_weights")
+
     def save_weights(self, path: str | Path) -> None:
-        """Write every parameter to an ``.npz`` file (names ``<index>_<layer>/<param>``)."""
+        """Write every parameter to ``path`` exactly as given (NumPy ``.npz`` format, whatever the
+        suffix; names ``<index>_<layer>/<param>``); :meth:`load_weights` reads the same path."""
         if not self.built:
             raise RuntimeError("save_weights: the model has no weights yet (build it or fit it first)")
-        np.savez(path, **dict(self._weight_items()))
+        with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a name
+            np.savez(fh, **dict(self._weight_items()))
 
     def load_weights(self, path: str | Path) -> None:
         """Read weights written by :meth:`save_weights` into the existing arrays (in place, so an

@@ -303,3 +303,112 @@ def test_trainer_plot_to_file(tmp_path):
     tr.fit(x.astype(np.float32), t, max_epoch=3, batch_size=30, eval_interval=5)
     tr.plot(tmp_path / "loss.png")
     assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+# ---- Keras API details ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["w", "w.npz", "model.weights.h5", "ckpt.bin"])
+def test_weights_round_trip_through_the_same_path(tmp_path, name):
+    """save_weights(p) then load_weights(p) with the very same p, whatever its suffix (np.savez given
+    a name would have written p + '.npz')."""
+    x, _ = toy_data(20)
+    m, m2 = small_model(seed=1), small_model(seed=2)
+    path = tmp_path / name
+    m.save_weights(path)
+    assert path.exists() and sorted(p.name for p in tmp_path.iterdir()) == [name]
+    m2.load_weights(str(path))
+    np.testing.assert_array_equal(m.predict(x), m2.predict(x))
+
+
+def test_get_and_set_weights_model_and_layer():
+    x, _ = toy_data(20)
+    m, m2 = small_model(seed=1), small_model(seed=2)
+    assert [w.shape for w in m.get_weights()] == [(6, 16), (16,), (16, 4), (4,)]
+    ids = [id(p) for p in m2.params]
+    m2.set_weights(m.get_weights())
+    assert [id(p) for p in m2.params] == ids  # in place: an optimizer keeps its references
+    np.testing.assert_array_equal(m.predict(x), m2.predict(x))
+    kernel, bias = m.layers[0].get_weights()
+    m2.layers[0].set_weights([kernel * 0, bias])
+    np.testing.assert_array_equal(m2.layers[0].kernel, 0)
+    before = m2.get_weights()
+    with pytest.raises(ValueError, match=r"expected 4 arrays .* got 3"):
+        m2.set_weights(m.get_weights()[:3])
+    with pytest.raises(ValueError, match=r"weight 3 has shape \(5,\), the parameter has shape \(4,\)"):
+        m2.set_weights([*m.get_weights()[:3], np.zeros(5)])
+    for a, b in zip(m2.get_weights(), before):  # nothing half-assigned
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n,split", [(10, 0.05), (10, 0.25), (7, 0.5), (400, 0.25), (3, 0.34)])
+def test_validation_split_counts_like_keras(n, split):
+    """Keras: training samples are x[:floor(n * (1 - split))], validation the rest."""
+    import math
+
+    x, y = toy_data(n)
+    m = small_model(seed=0)
+    seen = {}
+    evaluate = m.evaluate
+
+    def spy(xv, yv, **kw):
+        seen["n_val"] = len(xv)
+        return evaluate(xv, yv, **kw)
+
+    m.evaluate = spy
+    h = m.fit(x, y, epochs=1, batch_size=1, validation_split=split, verbose=0, shuffle=False)
+    split_at = int(math.floor(n * (1 - split)))
+    assert seen["n_val"] == n - split_at
+    assert h.params["steps"] == split_at
+
+
+def test_validation_split_too_small_is_keras_error():
+    x, y = toy_data(1)
+    with pytest.raises(ValueError, match=r"1 samples, which is not sufficient to split"):
+        small_model().fit(x, y, validation_split=0.5, verbose=0)
+
+
+def test_batch_size_none_is_32():
+    x, y = toy_data(70)
+    m = small_model()
+    assert m.fit(x, y, epochs=1, batch_size=None, verbose=0).params["batch_size"] == 32
+    assert m.predict(x, batch_size=None).shape == (70, 4)
+    assert np.isfinite(m.evaluate(x, y, batch_size=None)[0])
+
+
+def test_model_with_known_input_is_built_at_once():
+    m = pk.Sequential([Dense(5, input_shape=(3,)), Dense(2)], seed=0)
+    assert m.built and m.count_params() == 3 * 5 + 5 + 5 * 2 + 2
+    assert [w.shape for w in m.get_weights()] == [(3, 5), (5,), (5, 2), (2,)]
+    m.add(Dense(4))
+    assert m.count_params() == 3 * 5 + 5 + 5 * 2 + 2 + 2 * 4 + 4
+    unknown = pk.Sequential([Dense(5)], seed=0)
+    assert not unknown.built and unknown.get_weights() == []
+    # building at construction draws the same initial weights as building later
+    late = pk.Sequential(seed=7)
+    late.add(Dense(5))
+    late.build(3)
+    early = pk.Sequential([Dense(5, input_shape=(3,))], seed=7)
+    for a, b in zip(late.get_weights(), early.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_mse_takes_1d_targets_of_a_one_output_model():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 3)).astype(np.float32)
+    y = x @ np.array([1.0, -2.0, 0.5], np.float32)
+    m = pk.Sequential([Dense(1, input_shape=(3,))], seed=0)
+    m.compile(optimizer=pk.optimizers.SGD(learning_rate=0.1), loss="mse")
+    h = m.fit(x, y, epochs=20, batch_size=16, verbose=0)
+    assert h.history["loss"][-1] < 0.01 * h.history["loss"][0]
+    loss = pk.losses.MeanSquaredError()
+    assert loss(y, m.predict(x)) == pytest.approx(loss(y[:, None], m.predict(x)))
+    with pytest.raises(ValueError, match=r"targets must have shape \(64, 1\)"):
+        m.fit(x, np.stack([y, y], 1), verbose=0)
+
+
+def test_nan_loss_stops_fit_with_floating_point_error():
+    x, y = toy_data(64)
+    m = small_model(optimizer=pk.optimizers.SGD(learning_rate=1e30))
+    with pytest.raises(FloatingPointError, match=r"the loss became (nan|inf)"):
+        m.fit(x, y, epochs=3, batch_size=8, verbose=0)
