@@ -189,7 +189,9 @@ class Sequential:
         for m in metrics or []:
             if m not in ("accuracy", "acc"):
                 raise ValueError(f"unknown metric {m!r}; supported: 'accuracy'")
-            self.metrics.append("accuracy")
+            if self.metrics:
+                raise ValueError(f"accuracy given twice in metrics={list(metrics)!r}")
+            self.metrics.append(m)  # the history key is the name given, as in Keras ("acc" -> "acc")
 
     # -- internals ------------------------------------------------------------------------------
     def _buf(self, key, shape, dtype) -> np.ndarray:
@@ -385,14 +387,14 @@ class Sequential:
                 seen += b - a
                 logs = {"loss": loss_sum / seen}
                 if self.metrics:
-                    logs["accuracy"] = correct / seen
+                    logs[self.metrics[0]] = correct / seen
                 if verbose:
                     bar.update(s + 1, logs, finalize=False)
             seconds = time.perf_counter() - t0
             if validation_data is not None:
                 vl = self.evaluate(xv, yv, batch_size=max(bs, 256), verbose=0, _prepared=True)
                 if self.metrics:
-                    logs["val_loss"], logs["val_accuracy"] = vl
+                    logs["val_loss"], logs["val_" + self.metrics[0]] = vl
                 else:
                     logs["val_loss"] = vl
             if verbose:
@@ -400,8 +402,11 @@ class Sequential:
             hist._append(epoch, logs, seconds)
         return hist
 
-    def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0, _prepared: bool = False):
-        """``[loss, accuracy]`` (or the loss alone without metrics) over (x, y); ``batch_size=None`` is 32."""
+    def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0, return_dict: bool = False,
+                 _prepared: bool = False):
+        """``[loss, accuracy]`` (or the loss alone without metrics) over (x, y); with ``return_dict``
+        ``{"loss": ..., "accuracy": ...}`` (the metric under the name compile was given); ``batch_size=None``
+        is 32."""
         self._require_compiled("evaluate")
         batch_size = 32 if batch_size is None else batch_size
         if not _prepared:
@@ -420,7 +425,9 @@ class Sequential:
                 correct += self._correct(z, yb)
         loss = loss_sum / len(x)
         if verbose:
-            print(f"loss: {loss:.4f}" + (f" - accuracy: {correct / len(x):.4f}" if self.metrics else ""))
+            print(f"loss: {loss:.4f}" + (f" - {self.metrics[0]}: {correct / len(x):.4f}" if self.metrics else ""))
+        if return_dict:
+            return {"loss": loss, **({self.metrics[0]: correct / len(x)} if self.metrics else {})}
         return [loss, correct / len(x)] if self.metrics else loss
 
     def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:

@@ -412,3 +412,18 @@ def test_nan_loss_stops_fit_with_floating_point_error():
     m = small_model(optimizer=pk.optimizers.SGD(learning_rate=1e30))
     with pytest.raises(FloatingPointError, match=r"the loss became (nan|inf)"):
         m.fit(x, y, epochs=3, batch_size=8, verbose=0)
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "acc"])
+def test_metric_keys_are_the_names_given_and_evaluate_return_dict(metric):
+    x, y = toy_data(80)
+    m = pk.Sequential([Dense(16, activation="relu", input_shape=(6,)), Dense(4, activation="softmax")], seed=0)
+    m.compile(loss="sparse_categorical_crossentropy", metrics=[metric])
+    h = m.fit(x, y, epochs=1, validation_split=0.25, verbose=0)
+    assert set(h.history) == {"loss", metric, "val_loss", f"val_{metric}"}
+    d = m.evaluate(x, y, return_dict=True)
+    assert set(d) == {"loss", metric} and [d["loss"], d[metric]] == m.evaluate(x, y)
+    m.compile(loss="sparse_categorical_crossentropy")
+    assert m.evaluate(x, y, return_dict=True) == {"loss": m.evaluate(x, y)}
+    with pytest.raises(ValueError, match="accuracy given twice"):
+        m.compile(metrics=["acc", "accuracy"])
