@@ -205,3 +205,23 @@ def test_flag_and_shape_arguments_take_what_numpy_takes():
     # a shape may be any integer NumPy takes as a shape (np.zeros(np.int64(3)))
     np.testing.assert_array_equal(pk.sum_to(np.ones((2, 3)), np.int64(3)), np.sum(np.ones((2, 3)), axis=0))
     np.testing.assert_array_equal(pk.sum_to(np.ones((2, 3)), (np.int32(1), 3)), np.full((1, 3), 2.0))
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: pk.add(m, 1.0), lambda m: pk.relu(m), lambda m: pk.relu_backward(m, m), lambda m: pk.sum(m),
+    lambda m: pk.sum_to(m, (1,)), lambda m: pk.dot(m, m), lambda m: pk.matmul(m, m),
+], ids=["add", "relu", "relu_backward", "sum", "sum_to", "dot", "matmul"])
+def test_masked_arrays_are_refused_not_unmasked(call):
+    """Reading a masked array as its raw data would drop the mask: np.sum skips masked values, so
+    pk.sum would silently disagree. A TypeError that says so instead."""
+    m = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(TypeError, match=r"numpy.ma.MaskedArray; .* would ignore its mask"):
+        call(m)
+
+
+
+def test_other_ndarray_subclasses_are_read_as_arrays():
+    class Sub(np.ndarray):
+        pass
+
+    np.testing.assert_array_equal(pk.add(np.array([1.0, 2.0]).view(Sub), 1.0), [2.0, 3.0])

@@ -249,3 +249,15 @@ def test_matmul_empty_results():
         da, db = pk.matmul_backward(np.ones(r.shape), a, b)
         np.testing.assert_array_equal(da, np.zeros(a_shape))
         np.testing.assert_array_equal(db, np.zeros(b_shape))
+
+
+def test_matmul_out_one_tuple_and_dot_zero_d_out_like_numpy():
+    o = np.zeros((2, 2))
+    assert pk.matmul(np.ones((2, 3)), np.ones((3, 2)), out=(o,)) is o
+    np.testing.assert_array_equal(o, 3.0)
+    with pytest.raises(ValueError, match="1-tuple"):
+        pk.matmul(np.ones((2, 3)), np.ones((3, 2)), out=(o, o))
+    # np.dot(v, v, out=0-d) fills out and returns a NumPy scalar (not out)
+    o0, e0 = np.zeros(()), np.zeros(())
+    r, e = pk.dot(np.ones(3), np.ones(3), out=o0), np.dot(np.ones(3), np.ones(3), out=e0)
+    assert type(r) is type(e) and r == e == o0 == e0

@@ -26,6 +26,18 @@ DType dtype_of(const py::array& arr, const char* fn, const char* name) {
                   "' (supported: float32, float64)");
 }
 
+void reject_masked(const py::handle& obj, const char* fn, const char* name) {
+  // A subclass of ndarray: a masked array would be read as its raw data, the mask lost (a silent
+  // wrong answer: np.sum(masked) skips the masked values). Other subclasses are read as ndarrays.
+  static PyObject* masked_type = py::object(py::module_::import("numpy.ma").attr("MaskedArray")).release().ptr();
+  const int r = PyObject_IsInstance(obj.ptr(), masked_type);
+  if (r < 0) throw py::error_already_set();
+  if (r)
+    throw TypeError(std::string(fn) + ": argument '" + name +
+                    "' is a numpy.ma.MaskedArray; pykernels reads plain arrays and would ignore its mask: pass "
+                    "x.filled(value) or use the numpy.ma functions");
+}
+
 Operand parse_operand(const py::handle& obj, const char* fn, const char* name) {
   Operand op;
   PyObject* p = obj.ptr();
@@ -37,6 +49,7 @@ Operand parse_operand(const py::handle& obj, const char* fn, const char* name) {
     return op;
   }
   if (py::isinstance<py::array>(obj)) {
+    if (Py_TYPE(p) != py::detail::npy_api::get().PyArray_Type_) reject_masked(obj, fn, name);
     op.arr = py::reinterpret_borrow<py::array>(obj);
   } else {
     if (obj.is_none())

@@ -37,6 +37,9 @@ struct Operand {
 // np.asarray.
 Operand parse_operand(const py::handle& obj, const char* fn, const char* name);
 
+// TypeError for a numpy.ma.MaskedArray (its mask would be ignored); call for ndarray subclasses.
+void reject_masked(const py::handle& obj, const char* fn, const char* name);
+
 // NumPy's result dtype for float32/float64 operands (weak scalars adopt the strong dtype; all weak:
 // float64).
 DType result_dtype(const Operand* ops, int n);

@@ -207,7 +207,8 @@ py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& 
     dot_views(rv, va, vb, d);
   }
   if (!tmp.is(res)) py::module_::import("numpy").attr("copyto")(res, tmp);
-  return out.is_none() ? maybe_scalar(res) : py::object(res);
+  // vector . vector into a 0-d out: np.dot fills out and returns the value as a NumPy scalar.
+  return out.is_none() || res.ndim() == 0 ? maybe_scalar(res) : py::object(res);
 }
 
 // ---- matmul --------------------------------------------------------------------------------------
@@ -295,8 +296,13 @@ MatmulViews matmul_operands(const View& c, const View& a, const View& b, const M
   return r;
 }
 
-py::object matmul_call(const py::handle& a, const py::handle& b, const py::handle& out) {
+py::object matmul_call(const py::handle& a, const py::handle& b, py::handle out) {
   const char* fn = "matmul";
+  if (py::isinstance<py::tuple>(out)) {  // np.matmul is a ufunc: out=(arr,) is the same as out=arr
+    py::tuple t = py::reinterpret_borrow<py::tuple>(out);
+    if (t.size() != 1) throw ValueError("pykernels.matmul: out must be an array or a 1-tuple of arrays");
+    out = t[0];
+  }
   Operand ops[2];
   const py::handle objs[2] = {a, b};
   const char* names[2] = {"a", "b"};
