@@ -76,6 +76,13 @@ class Layer:
     def count_params(self) -> int:
         return int(sum(p.size for p in self.params))
 
+    def _saved(self, value, what: str):
+        """A value the forward pass kept for backward; a clear error when forward has not run."""
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: call forward(x) first (backward needs the "
+                               f"forward pass's {what})")
+        return value
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of the parameters (Keras: ``[kernel, bias]`` for Dense)."""
         return [p.copy() for p in self.params]
@@ -200,6 +207,8 @@ class Dense(Layer):
     def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
         """Backward of :meth:`forward_linear` given d(loss)/d(its output)."""
         act = self._linear_act()
+        self._saved(self.x, "input")
+        self._saved(self.x, "input")
         dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
         dxr, dW, db = self._k.dense_backward(
             dz, self.x, self.params[0], y=self.z if act == "relu" else None, activation=act,
@@ -215,6 +224,7 @@ class Dense(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         if self.activation in (None, "relu"):
             return self.backward_linear(dout)
+        self._saved(self.x, "input")
         dz = self._buf("dz", dout.shape, dout.dtype)
         if self.activation == "sigmoid":
             self._k.sigmoid_backward(dout, self.y, out=dz)
@@ -252,6 +262,7 @@ class Affine(Layer):
         return self._k.dense(x, W, b, activation=None, out=self._buf("y", (x.shape[0], W.shape[1]), W.dtype))
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        self._saved(self.x, "input")
         dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
         dxr, dW, db = self._k.dense_backward(dout, self.x, self.params[0], activation=None,
                                              need_dx=self.need_input_grad, dx=dx, dW=self.grads[0],
@@ -291,6 +302,7 @@ class MatMul(Layer):
         return self._k.dense(x, W, None, activation=None, out=self._buf("y", (x.shape[0], W.shape[1]), W.dtype))
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        self._saved(self.x, "input")
         dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
         db = self._buf("db", (self.params[0].shape[1],), dout.dtype)  # scratch: MatMul has no bias
         dxr, dW, _ = self._k.dense_backward(dout, self.x, self.params[0], activation=None,
@@ -316,7 +328,8 @@ class ReLU(Layer):
         return self._k.relu(x, out=self._buf("y", x.shape, x.dtype))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._k.relu_backward(dout, self.x, out=self._buf("dx", dout.shape, dout.dtype))
+        x = self._saved(self.x, "input")
+        return self._k.relu_backward(dout, x, out=self._buf("dx", dout.shape, dout.dtype))
 
     def __repr__(self) -> str:
         return "ReLU()"
@@ -335,7 +348,8 @@ class Sigmoid(Layer):
         return self.y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._k.sigmoid_backward(dout, self.y, out=self._buf("dx", dout.shape, dout.dtype))
+        y = self._saved(self.y, "output")
+        return self._k.sigmoid_backward(dout, y, out=self._buf("dx", dout.shape, dout.dtype))
 
     def __repr__(self) -> str:
         return "Sigmoid()"
@@ -356,7 +370,8 @@ class Softmax(Layer):
         return self.y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._k.softmax_backward(dout, self.y, out=self._buf("dx", dout.shape, dout.dtype))
+        y = self._saved(self.y, "output")
+        return self._k.softmax_backward(dout, y, out=self._buf("dx", dout.shape, dout.dtype))
 
     def __repr__(self) -> str:
         return "Softmax()"
@@ -383,6 +398,7 @@ class SoftmaxWithLoss(Layer):
         return self._k.softmax_cross_entropy(x, t)
 
     def backward(self, dout: float = 1.0) -> np.ndarray:  # type: ignore[override]
+        self._saved(self.x, "input")
         return self._k.softmax_cross_entropy_backward(
             self.x, self.t, dloss=float(dout), dlogits=self._buf("dx", self.x.shape, self.x.dtype))
 

@@ -115,6 +115,7 @@ class Sequential:
         self._bufs: dict[tuple, np.ndarray] = {}
         self._last_z: np.ndarray | None = None
         self._last_t: np.ndarray | None = None
+        self._added_after_compile = False
         for layer in layers or []:
             self.add(layer)
 
@@ -132,6 +133,7 @@ class Sequential:
         layer.set_backend(self._k)
         self.layers.append(layer)
         self.built = False
+        self._added_after_compile = self.optimizer is not None
         if self.input_dim is not None:
             self.build()  # as Keras: a model whose input size is known has its weights at once
 
@@ -181,6 +183,7 @@ class Sequential:
         """Set the optimizer (name or instance), loss (name or instance) and metrics (``["accuracy"]``)."""
         if not self.built and self.layers and self.input_dim is not None:
             self.build()  # as Keras: a model whose input size is known gets its weights at compile
+        self._added_after_compile = False
         self.optimizer = optimizers_mod.get(optimizer)
         self.optimizer.set_backend(self._k)
         self.loss = losses_mod.get(loss)
@@ -212,6 +215,9 @@ class Sequential:
     def _require_compiled(self, who: str) -> None:
         if self.optimizer is None or self.loss is None:
             raise RuntimeError(f"{who}: call model.compile(optimizer=..., loss=...) first")
+        if who == "fit" and self._added_after_compile:
+            raise RuntimeError("fit: layers were added after compile(); call model.compile(...) again (the "
+                               "optimizer's state belongs to the old list of parameters)")
 
     def _prepare_x(self, x, who: str) -> np.ndarray:
         x = _as_float_features(x, self.dtype, who)

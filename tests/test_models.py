@@ -427,3 +427,29 @@ def test_metric_keys_are_the_names_given_and_evaluate_return_dict(metric):
     assert m.evaluate(x, y, return_dict=True) == {"loss": m.evaluate(x, y)}
     with pytest.raises(ValueError, match="accuracy given twice"):
         m.compile(metrics=["acc", "accuracy"])
+
+
+def test_adding_a_layer_after_compile_asks_for_compile_again():
+    x, y = toy_data(32)
+    m = pk.Sequential([Dense(8, activation="relu", input_shape=(6,)), Dense(4)], seed=0)
+    m.compile(optimizer="sgd", loss=pk.losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(x, y, verbose=0)
+    m.add(Dense(4, activation="softmax"))
+    with pytest.raises(RuntimeError, match=r"layers were added after compile\(\); call model.compile"):
+        m.fit(x, y, verbose=0)
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    assert np.isfinite(m.fit(x, y, verbose=0).history["loss"][0])
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Dense(3, input_shape=(2,)), lambda: Dense(3, activation="softmax", input_shape=(2,)),
+    lambda: pk.layers.ReLU(), lambda: pk.layers.Sigmoid(), lambda: pk.layers.Softmax(),
+    lambda: pk.layers.Affine(np.ones((2, 3)), np.zeros(3)), lambda: pk.layers.MatMul(np.ones((2, 3))),
+], ids=["dense", "dense_softmax", "relu", "sigmoid", "softmax", "affine", "matmul"])
+def test_backward_before_forward_is_a_clear_error(make):
+    layer = make()
+    layer.build(2, np.random.default_rng(0), np.float64)
+    with pytest.raises(RuntimeError, match=r"backward: call forward\(x\) first"):
+        layer.backward(np.ones((4, 3)))
+    with pytest.raises(RuntimeError, match=r"backward: call forward\(x\) first"):
+        pk.layers.SoftmaxWithLoss().backward()
