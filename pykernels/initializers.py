@@ -8,6 +8,7 @@ sqrt(2 / (fan_in + fan_out)) / 0.87962566103423978 resp. sqrt(2 / fan_in) / 0.87
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -73,10 +74,33 @@ _BY_NAME: dict[str, Callable] = {
 }
 
 
+def _takes_rng(f: Callable) -> bool:
+    """True for pykernels' convention f(shape, rng, dtype); False for Keras's f(shape, dtype=None)."""
+    try:
+        params = list(inspect.signature(f).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin): assume ours
+        return True
+    if any(p.name == "rng" for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 3 or any(p.kind == p.VAR_POSITIONAL for p in params)
+
+
 def get(init: str | Callable) -> Callable:
-    """An initializer by Keras name, or a callable ``f(shape, rng, dtype) -> ndarray`` as is."""
+    """An initializer by Keras name, or a callable: ``f(shape, rng, dtype) -> ndarray`` (pykernels's
+    convention, given the model's seeded generator) or Keras's ``f(shape, dtype=None)`` (a Keras
+    initializer object or a function of that signature), whose result is converted to the dtype.
+
+    >>> init = get(lambda shape, dtype=None: np.full(shape, 0.5))
+    >>> init((2, 2), np.random.default_rng(0), np.float32).dtype
+    dtype('float32')
+    """
     if callable(init):
-        return init
+        if _takes_rng(init):
+            return init
+        keras_style = init
+        return lambda shape, rng=None, dtype=np.float32: np.asarray(keras_style(shape, dtype=np.dtype(dtype).name),
+                                                                    dtype=dtype)
     try:
         return _BY_NAME[init]
     except KeyError:

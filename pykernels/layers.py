@@ -157,10 +157,16 @@ class Dense(Layer):
         rng = np.random.default_rng() if rng is None else rng
         self.input_dim = int(input_dim)
         W = np.ascontiguousarray(self.kernel_initializer((self.input_dim, self.units), rng, dtype), dtype=dtype)
+        if W.shape != (self.input_dim, self.units):
+            raise ValueError(f"Dense: kernel_initializer returned shape {W.shape}, expected "
+                             f"{(self.input_dim, self.units)}")
         self.params = [W]
         self.param_names = ["kernel"]
         if self.use_bias:
-            self.params.append(np.ascontiguousarray(self.bias_initializer((self.units,), rng, dtype), dtype=dtype))
+            b = np.ascontiguousarray(self.bias_initializer((self.units,), rng, dtype), dtype=dtype)
+            if b.shape != (self.units,):
+                raise ValueError(f"Dense: bias_initializer returned shape {b.shape}, expected {(self.units,)}")
+            self.params.append(b)
             self.param_names.append("bias")
         self.grads = [np.zeros_like(p) for p in self.params]
         self.built = True

@@ -139,3 +139,33 @@ def test_other_initializer_statistics():
     W = initializers.he_uniform(shape, rng)
     assert np.abs(W).max() <= np.sqrt(6 / 400)
     assert Dense(4, input_shape=(3,)).bias_initializer((4,)).sum() == 0
+
+
+class _KerasConstant:
+    """A Keras-style initializer object: __call__(shape, dtype=None)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return np.full(shape, self.value, dtype=dtype)
+
+
+@pytest.mark.parametrize("init,expected", [
+    (lambda shape, dtype=None: np.full(shape, 0.25), 0.25),            # Keras function signature
+    (_KerasConstant(-1.5), -1.5),                                        # Keras initializer object
+    (lambda shape, rng, dtype: np.full(shape, 2.0, dtype), 2.0),         # pykernels's signature
+    ("ones", 1.0),
+], ids=["keras_function", "keras_object", "pykernels_callable", "name"])
+def test_initializer_callables_of_either_convention(init, expected):
+    d = Dense(3, kernel_initializer=init, bias_initializer=init)
+    d.build(2, np.random.default_rng(0), np.float32)
+    assert d.kernel.dtype == np.float32 and d.kernel.shape == (2, 3)
+    np.testing.assert_array_equal(d.kernel, np.float32(expected))
+    np.testing.assert_array_equal(d.bias, np.float32(expected))
+
+
+def test_initializer_returning_the_wrong_shape_is_an_error():
+    d = Dense(3, kernel_initializer=lambda shape, dtype=None: np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"kernel_initializer returned shape \(3, 2\), expected \(2, 3\)"):
+        d.build(2, np.random.default_rng(0), np.float32)
