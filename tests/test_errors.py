@@ -225,3 +225,15 @@ def test_other_ndarray_subclasses_are_read_as_arrays():
         pass
 
     np.testing.assert_array_equal(pk.add(np.array([1.0, 2.0]).view(Sub), 1.0), [2.0, 3.0])
+
+
+def test_masked_arrays_are_refused_by_the_training_kernels():
+    m = np.ma.masked_array(np.zeros((2, 3)), mask=False)
+    with pytest.raises(TypeError, match="MaskedArray"):
+        pk.softmax_cross_entropy(m, np.array([0, 1]))
+    with pytest.raises(TypeError, match="MaskedArray"):
+        pk.softmax_cross_entropy(np.zeros((2, 3)), np.ma.masked_array([0, 1], mask=[0, 1]))
+    with pytest.raises(TypeError, match="MaskedArray"):
+        pk.sgd_update(np.zeros(3), np.ma.masked_array(np.ones(3)), learning_rate=0.1)
+    with pytest.raises(TypeError, match="MaskedArray"):
+        pk.sgd_update(np.ma.masked_array(np.zeros(3)), np.ones(3), learning_rate=0.1)

@@ -21,6 +21,12 @@ std::string shape_of_arr(const py::array& a) {
   return shape_str(s.data(), int(a.ndim()));
 }
 
+// numpy.ma.MaskedArray arguments are refused (their mask would be ignored), as in array_cast.
+void no_masked(const py::handle& h, const char* fn, const char* name) {
+  if (Py_TYPE(h.ptr()) != py::detail::npy_api::get().PyArray_Type_ && py::isinstance<py::array>(h))
+    reject_masked(h, fn, name);
+}
+
 bool c_contiguous(const py::array& a) {
   return (a.flags() & py::array::c_style) != 0;
 }
@@ -41,6 +47,7 @@ py::array inplace_array(const py::handle& h, const char* fn, const char* name, c
   if (!py::isinstance<py::array>(h))
     throw TypeError(std::string(fn) + ": '" + name + "' must be a numpy.ndarray (it is updated in place), got " +
                     std::string(Py_TYPE(h.ptr())->tp_name));
+  no_masked(h, fn, name);
   py::array a = py::reinterpret_borrow<py::array>(h);
   dtype_of(a, fn, name);
   if (!a.writeable()) throw ValueError(std::string(fn) + ": '" + name + "' is read-only (it is updated in place)");
@@ -69,6 +76,7 @@ py::array inplace_array(const py::handle& h, const char* fn, const char* name, c
 // A read-only input of the same dtype/shape as `like` (C-contiguous; converted only if it is not, the
 // input is never modified).
 py::array input_like(const py::handle& h, const char* fn, const char* name, const py::array& like) {
+  no_masked(h, fn, name);
   py::array a = py::isinstance<py::array>(h) ? py::reinterpret_borrow<py::array>(h)
                                              : py::array(py::module_::import("numpy").attr("asarray")(h));
   dtype_of(a, fn, name);
@@ -127,6 +135,8 @@ struct SceArgs {
 SceArgs parse_sce(const py::handle& logits_h, const py::handle& labels_h, const char* fn) {
   py::object np = py::module_::import("numpy");
   SceArgs s;
+  no_masked(logits_h, fn, "logits");
+  no_masked(labels_h, fn, "labels");
   s.logits = py::isinstance<py::array>(logits_h) ? py::reinterpret_borrow<py::array>(logits_h)
                                                  : py::array(np.attr("asarray")(logits_h));
   s.dt = dtype_of(s.logits, fn, "logits");
