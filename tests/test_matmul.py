@@ -258,6 +258,7 @@ def test_matmul_out_one_tuple_and_dot_zero_d_out_like_numpy():
     with pytest.raises(ValueError, match="1-tuple"):
         pk.matmul(np.ones((2, 3)), np.ones((3, 2)), out=(o, o))
     # np.dot(v, v, out=0-d) fills out and returns a NumPy scalar (not out)
-    o0, e0 = np.zeros(()), np.zeros(())
-    r, e = pk.dot(np.ones(3), np.ones(3), out=o0), np.dot(np.ones(3), np.ones(3), out=e0)
-    assert type(r) is type(e) and r == e == o0 == e0
+    for a, b in [(np.ones(3), np.ones(3)), (np.array(2.0), np.array(3.0))]:  # vector . vector, 0-d . 0-d
+        o0, e0 = np.zeros(()), np.zeros(())
+        r, e = pk.dot(a, b, out=o0), np.dot(a, b, out=e0)
+        assert type(r) is type(e) and r == e == o0 == e0

@@ -191,7 +191,7 @@ py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& 
     }
     binary(BinOp::Mul, rv, broadcast_view(va, rv.ndim, rv.shape), broadcast_view(vb, rv.ndim, rv.shape));
     if (!tmp.is(res)) py::module_::import("numpy").attr("copyto")(res, tmp);
-    return out.is_none() ? maybe_scalar(res) : py::object(res);
+    return out.is_none() || res.ndim() == 0 ? maybe_scalar(res) : py::object(res);  // as the N-d case below
   }
   const DotDims d = dot_dims(va, vb, "");
   const std::vector<int64_t> shape = dot_shape(va, vb);
