@@ -191,3 +191,17 @@ def test_optimizer_updates_with_odd_memory(name, kind, dtype):
             update(arrays[0], g, arrays[1:])
         for a, s in zip(arrays, snaps):
             np.testing.assert_array_equal(a, s)
+
+
+@pytest.mark.parametrize("tdtype", [np.float16, np.float32, np.float64, ">f4", ">f8"])
+@pytest.mark.parametrize("dtype", S.FLOAT_DTYPES)
+def test_softmax_cross_entropy_converts_dense_targets_of_any_float_dtype(tdtype, dtype):
+    """Dense targets are converted to the logits' dtype: a float16 array was once passed through as
+    if it held doubles (a loss of 2e-309 for 2.24)."""
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((4, 3)).astype(dtype)
+    targets = rng.dirichlet(np.ones(3), 4).astype(tdtype)
+    ref = pk.reference.softmax_cross_entropy(logits.astype(np.float64), targets.astype(np.float64))
+    assert pk.softmax_cross_entropy(logits, targets) == pytest.approx(ref, rel=1e-3)
+    expected = pk.reference.softmax_cross_entropy_backward(logits.astype(np.float64), targets.astype(np.float64))
+    np.testing.assert_allclose(pk.softmax_cross_entropy_backward(logits, targets), expected, rtol=2e-3, atol=1e-4)

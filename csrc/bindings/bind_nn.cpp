@@ -37,7 +37,8 @@ DType dt_of(const py::array& a) { return a.dtype().num() == py::dtype::of<float>
 // dtype dt; `a` itself when it already is, else a converted copy ('>f4' or unaligned data included:
 // np.ascontiguousarray keeps an unaligned array as it is).
 py::array native_c(const py::array& a, DType dt) {
-  if (c_contiguous(a) && kernel_addressable(a) && dt_of(a) == dt) return a;
+  const int want = (dt == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>()).num();
+  if (a.dtype().num() == want && c_contiguous(a) && kernel_addressable(a)) return a;  // exactly dt, not float16
   return py::module_::import("numpy").attr("array")(a, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true,
                                                    py::arg("order") = "C");
 }
