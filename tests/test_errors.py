@@ -73,12 +73,22 @@ def test_readonly_out(op):
 
 
 @pytest.mark.parametrize("op", OPS, ids=OP_IDS)
-def test_wrong_dtype_out(op):
-    for out_dt, in_dt in ((np.float32, np.float64), (np.float64, np.float32), (np.int64, np.float64)):
-        out = np.zeros(3, out_dt)
-        with pytest.raises(TypeError, match=r"out has dtype \w+ but the result has dtype"):
-            _call(op, [np.ones(3, in_dt), np.ones(3, in_dt)], out=out)
-        np.testing.assert_array_equal(out, 0)
+def test_out_of_another_dtype_follows_numpys_same_kind_rule(op):
+    """As a ufunc: computed in the inputs' dtype, then cast into a float out of another precision
+    (float16/32/64); an integer out is NumPy's TypeError and stays untouched."""
+    rng = np.random.default_rng(0)
+    for out_dt, in_dt in ((np.float32, np.float64), (np.float64, np.float32), (np.float16, np.float32)):
+        args = [rng.standard_normal(7).astype(in_dt) for _ in range(op.nargs)]
+        out, expected_out = np.full(7, np.nan, out_dt), np.full(7, np.nan, out_dt)
+        assert _call(op, args, out=out) is out
+        expected = op.reference(*args)
+        np.copyto(expected_out, expected)
+        np.testing.assert_array_equal(out, expected_out)
+    out = np.zeros(3, np.int64)
+    with pytest.raises(TypeError, match=r"Cannot cast ufunc output from dtype\('float64'\) to dtype\('int64'\) "
+                                        r"with casting rule 'same_kind'"):
+        _call(op, [np.ones(3), np.ones(3)], out=out)
+    np.testing.assert_array_equal(out, 0)
 
 
 @pytest.mark.parametrize("op", OPS, ids=OP_IDS)

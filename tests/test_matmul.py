@@ -126,11 +126,18 @@ def test_matmul_fortran_out_every_isa(name, dt):
 
 
 def test_matmul_out_errors():
-    """out= of any layout is taken, but not of another dtype, shape or a read-only one (also a
-    broadcast view), nor a non-array: NumPy's words where NumPy has them."""
+    """out= of any layout and of any float dtype is taken (np.matmul's same_kind casting), but not
+    an integer one, another shape or a read-only one (also a broadcast view), nor a non-array:
+    NumPy's words where NumPy has them."""
     a, b = np.ones((2, 3)), np.ones((3, 4))
-    with pytest.raises(TypeError, match="out has dtype float32 but the result has dtype float64"):
-        pk.matmul(a, b, out=np.empty((4, 2), np.float32).T)
+    for dt in (np.float32, np.float16):
+        out, expected = np.full((4, 2), np.nan, dt).T, np.full((4, 2), np.nan, dt).T
+        assert pk.matmul(a * 0.1, b, out=out) is out
+        np.testing.assert_array_equal(out, np.matmul(a * 0.1, b, out=expected))
+    with pytest.raises(TypeError):
+        np.matmul(a, b, out=np.empty((2, 4), np.int64))
+    with pytest.raises(TypeError, match=r"Cannot cast ufunc output from dtype\('float64'\) to dtype\('int64'\)"):
+        pk.matmul(a, b, out=np.empty((2, 4), np.int64))
     with pytest.raises(ValueError, match=r"non-broadcastable output operand with shape \(2,5\)"):
         pk.matmul(a, b, out=np.empty((2, 5)))
     ro = np.empty((4, 2)).T

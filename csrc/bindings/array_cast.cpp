@@ -234,15 +234,20 @@ py::tuple shape_tuple(const int64_t* shape, int ndim) {
   return t;
 }
 
-py::array check_out(const py::handle& out, DType dt, const int64_t* shape, int ndim, const char* fn) {
+py::array check_out(const py::handle& out, DType dt, const int64_t* shape, int ndim, const char* fn,
+                    bool same_kind) {
   if (!py::isinstance<py::array>(out)) throw TypeError("return arrays must be of ArrayType");
   py::array arr = py::reinterpret_borrow<py::array>(out);
   if (!arr.writeable()) throw ValueError("output array is read-only");
   const int num = arr.dtype().num();
   const int want = dt == DType::f32 ? kNpyFloat : kNpyDouble;
-  if (num != want)
+  if (num != want && !(same_kind && arr.dtype().kind() == 'f')) {
+    if (same_kind)  // NumPy's ufunc words (its UFuncTypeError is a TypeError)
+      throw TypeError(std::string(fn) + ": Cannot cast ufunc output from dtype('" + dtype_name(dt) +
+                      "') to dtype('" + dtype_str(arr) + "') with casting rule 'same_kind'");
     throw TypeError(std::string(fn) + ": out has dtype " + dtype_str(arr) + " but the result has dtype " +
                     dtype_name(dt) + "; pass an out array of dtype " + dtype_name(dt));
+  }
   bool same = arr.ndim() == ndim;
   for (int i = 0; same && i < ndim; ++i) same = arr.shape(i) == shape[i];
   if (!same) {

@@ -66,6 +66,8 @@ bool kernel_addressable(const py::array& arr);
 View direct_view(const py::array& arr);
 
 py::array new_array(DType dt, const int64_t* shape, int ndim);
+// NumPy's type number of dt (NPY_FLOAT / NPY_DOUBLE).
+inline int npy_type_num(DType dt) { return dt == DType::f32 ? 11 : 12; }
 inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
   return new_array(dt, shape.data(), int(shape.size()));
 }
@@ -74,7 +76,10 @@ DType dtype_of(const py::array& arr, const char* fn, const char* name);
 
 // Validates `out` (ndarray, writeable, dtype dt, shape == expected unless broadcasting is allowed)
 // and returns it. NumPy's messages where NumPy has them.
-py::array check_out(const py::handle& out, DType dt, const int64_t* shape, int ndim, const char* fn);
+// same_kind: the ufuncs' rule (np.add, np.matmul): an out of another float dtype (float16/32/64)
+// is accepted and the result, computed in dt, is cast into it; any other dtype is a TypeError.
+py::array check_out(const py::handle& out, DType dt, const int64_t* shape, int ndim, const char* fn,
+                    bool same_kind = false);
 
 // True when the memory spanned by a and b intersects.
 bool may_overlap(const View& a, const View& b);

@@ -74,12 +74,13 @@ py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py:
                        shape_str(fnd >= 0 ? full : shape, fnd >= 0 ? fnd : nd));
     nd = ond;
     std::copy(os, os + ond, shape);
-    res = check_out(oarr, dt, shape, nd, fn);
+    res = check_out(oarr, dt, shape, nd, fn, /*same_kind=*/true);
   }
 
   View a = broadcast_view(ops[0].view, nd, shape);
   View b = broadcast_view(ops[1].view, nd, shape);
-  bool need_tmp = !out.is_none() && !kernel_addressable(res);
+  // A temporary for an out the kernels cannot address or of another float dtype (cast by copyto).
+  bool need_tmp = !out.is_none() && (!kernel_addressable(res) || res.dtype().num() != npy_type_num(dt));
   View ov;
   if (!need_tmp) {
     ov = direct_view(res);

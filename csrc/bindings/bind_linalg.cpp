@@ -51,7 +51,8 @@ bool is_c_contiguous(const py::array& a) { return (a.flags() & py::array::c_styl
 
 std::string shp(const View& v) { return shape_str(v.shape, v.ndim); }
 
-// out= for dot/matmul/dense: an ndarray of the result's dtype and shape, writeable.
+// out= for dot/matmul/dense: an ndarray of the result's shape, writeable, of the result's dtype
+// (dot, dense) or any float dtype (matmul, cast through a temporary).
 // np.dot (and dense, which replaces x @ W) take a C-Array only (C-contiguous, aligned, native byte
 // order: NumPy's NPY_ARRAY_CARRAY); np.matmul takes any layout (any_layout: views, Fortran order,
 // negative strides, byte-swapped or unaligned data, the last two written through a temporary).
@@ -64,7 +65,7 @@ py::array check_product_out(const py::handle& out, DType dt, const std::vector<i
                      ": output array is not acceptable (must have the right datatype, number of dimensions, and be "
                      "a C-Array): out has dtype " + std::string(py::str(arr.dtype())) + ", the result " +
                      dtype_name(dt));
-  check_out(arr, dt, shape.data(), int(shape.size()), fn);
+  check_out(arr, dt, shape.data(), int(shape.size()), fn, /*same_kind=*/any_layout);
   if (!any_layout && (!is_c_contiguous(arr) || !kernel_addressable(arr)))
     throw ValueError(std::string(fn) +
                      ": output array is not acceptable (must have the right datatype, number of dimensions, and be "
@@ -317,7 +318,7 @@ py::object matmul_call(const py::handle& a, const py::handle& b, py::handle out)
   // A temporary when out is not addressable by the kernels (byte-swapped, unaligned), shares
   // memory with an input, or with itself (a zero stride over a dimension longer than 1: the
   // batched driver would read it as a sum over that dimension).
-  bool use_tmp = !kernel_addressable(res);
+  bool use_tmp = !kernel_addressable(res) || res.dtype().num() != npy_type_num(dt);  // + another float dtype
   if (!use_tmp) {
     rv = direct_view(res);
     for (int i = 0; i < rv.ndim; ++i) use_tmp = use_tmp || (rv.strides[i] == 0 && rv.shape[i] > 1);
@@ -677,8 +678,9 @@ ValueError: shapes (2,3) and (4,5) not aligned: 3 (dim 1) != 4 (dim 0)
 Stacks of matrices broadcast; a 1-d ``a`` gets a 1 prepended and a 1-d ``b`` a 1 appended, removed
 again from the result; 0-d operands are an error, as in NumPy. float32/float64, any strides.
 ``out`` (as in ``np.matmul``) may have any layout (Fortran order, a strided or reversed view, even
-byte-swapped or unaligned data) but must have the result's dtype and shape and be writeable; if it
-overlaps an input the result is computed into a temporary first.
+byte-swapped or unaligned data) and any float dtype (the result is cast into it, NumPy's same_kind
+rule), but must have the result's shape and be writeable; if it overlaps an input the result is
+computed into a temporary first.
 
 >>> import numpy as np, pykernels as pk
 >>> a = np.ones((5, 2, 3), np.float32); b = np.ones((3, 4), np.float32)
