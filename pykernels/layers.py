@@ -30,6 +30,22 @@ __all__ = ["Affine", "Dense", "Layer", "MatMul", "ReLU", "Sigmoid", "Softmax", "
 _MAX_BUFFERS = 8  # distinct (name, shape) buffers per layer: train batch, last batch, predict batch, ...
 
 
+def assign_weights(params: list[np.ndarray], weights, who: str) -> None:
+    """Copy `weights` into `params` in place (Layer/Sequential.set_weights): the count, every shape
+    and a real dtype are checked for all of them before anything is written."""
+    weights = list(weights)
+    if len(weights) != len(params):
+        raise ValueError(f"{who}: expected {len(params)} arrays (one per parameter), got {len(weights)}")
+    arrays = [np.asarray(w) for w in weights]
+    for i, (p, w) in enumerate(zip(params, arrays)):
+        if w.shape != p.shape:
+            raise ValueError(f"{who}: weight {i} has shape {w.shape}, the parameter has shape {p.shape}")
+        if w.dtype.kind not in "biuf":
+            raise TypeError(f"{who}: weight {i} has dtype {w.dtype}; expected a real number dtype")
+    for p, w in zip(params, arrays):
+        p[...] = w
+
+
 class Layer:
     """Base class: ``params``, ``grads``, ``forward``, ``backward`` and reusable output buffers."""
 
@@ -89,9 +105,7 @@ class Layer:
 
     def set_weights(self, weights) -> None:
         """Copy ``weights`` into the parameters in place; the count and every shape must match."""
-        from .models import _assign_weights
-
-        _assign_weights(self.params, weights, f"{type(self).__name__}.set_weights")
+        assign_weights(self.params, weights, f"{type(self).__name__}.set_weights")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -213,7 +227,6 @@ class Dense(Layer):
     def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
         """Backward of :meth:`forward_linear` given d(loss)/d(its output)."""
         act = self._linear_act()
-        self._saved(self.x, "input")
         self._saved(self.x, "input")
         dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
         dxr, dW, db = self._k.dense_backward(

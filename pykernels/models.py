@@ -32,7 +32,7 @@ import numpy as np
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from ._kernels import get_backend
-from .layers import Dense, Layer, Softmax
+from .layers import Dense, Layer, Softmax, assign_weights
 from .utils import Progbar
 
 __all__ = ["History", "Sequential"]
@@ -75,20 +75,6 @@ def _as_float_features(x, dtype, who: str) -> np.ndarray:
                 r = a + int(np.argwhere(~finite)[0][0])
                 raise ValueError(f"{who}: x contains NaN or infinity (first at sample {r})")
     return x
-
-
-def _assign_weights(params: list[np.ndarray], weights, who: str) -> None:
-    weights = list(weights)
-    if len(weights) != len(params):
-        raise ValueError(f"{who}: expected {len(params)} arrays (one per parameter), got {len(weights)}")
-    arrays = [np.asarray(w) for w in weights]
-    for i, (p, w) in enumerate(zip(params, arrays)):
-        if w.shape != p.shape:
-            raise ValueError(f"{who}: weight {i} has shape {w.shape}, the parameter has shape {p.shape}")
-        if w.dtype.kind not in "biuf":
-            raise TypeError(f"{who}: weight {i} has dtype {w.dtype}; expected a real number dtype")
-    for p, w in zip(params, arrays):  # all checked first: nothing is half-assigned
-        p[...] = w
 
 
 class Sequential:
@@ -490,7 +476,7 @@ class Sequential:
         optimizer keeps its references); the count and every shape must match."""
         if not self.built:
             self.build()
-        _assign_weights(self.params, weights, "Sequential.set_weights")
+        assign_weights(self.params, weights, "Sequential.set_weights")
 
     def save_weights(self, path: str | Path) -> None:
         """Write every parameter to ``path`` exactly as given (NumPy ``.npz`` format, whatever the

@@ -27,8 +27,10 @@ DType dtype_of(const py::array& arr, const char* fn, const char* name) {
 }
 
 void reject_masked(const py::handle& obj, const char* fn, const char* name) {
-  // A subclass of ndarray: a masked array would be read as its raw data, the mask lost (a silent
-  // wrong answer: np.sum(masked) skips the masked values). Other subclasses are read as ndarrays.
+  // Only a subclass of ndarray can be a masked array, which would be read as its raw data, the mask
+  // lost (a silent wrong answer: np.sum(masked) skips the masked values). Other subclasses are read
+  // as ndarrays.
+  if (Py_TYPE(obj.ptr()) == py::detail::npy_api::get().PyArray_Type_) return;
   static PyObject* masked_type = py::object(py::module_::import("numpy.ma").attr("MaskedArray")).release().ptr();
   const int r = PyObject_IsInstance(obj.ptr(), masked_type);
   if (r < 0) throw py::error_already_set();
@@ -49,7 +51,7 @@ Operand parse_operand(const py::handle& obj, const char* fn, const char* name) {
     return op;
   }
   if (py::isinstance<py::array>(obj)) {
-    if (Py_TYPE(p) != py::detail::npy_api::get().PyArray_Type_) reject_masked(obj, fn, name);
+    reject_masked(obj, fn, name);
     op.arr = py::reinterpret_borrow<py::array>(obj);
   } else {
     if (obj.is_none())
@@ -139,7 +141,7 @@ void finalize(Operand& op, DType dt) {
     op.view.data = dt == DType::f32 ? static_cast<void*>(&op.scalar_f32) : static_cast<void*>(&op.scalar);
     return;
   }
-  const int want = dt == DType::f32 ? kNpyFloat : kNpyDouble;
+  const int want = npy_type_num(dt);
   if (op.arr.dtype().num() != want)
     op.arr = op.arr.attr("astype")(dt == DType::f32 ? "float32" : "float64");
   op.view = view_of(op.arr);
@@ -191,7 +193,7 @@ py::array new_array(DType dt, const int64_t* shape, int nd) {
   }
   if (too_big || nbytes > size_t(PTRDIFF_MAX))  // e.g. the broadcast of two huge zero-stride views
     throw ValueError("array is too big; `arr.size * arr.dtype.itemsize` is larger than the maximum possible size.");
-  PyObject* descr = api.PyArray_DescrFromType_(dt == DType::f32 ? kNpyFloat : kNpyDouble);
+  PyObject* descr = api.PyArray_DescrFromType_(npy_type_num(dt));
   if (nbytes < kPoolMinBytes || pool_stats().cap_bytes == 0) {
     PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, nullptr, 0, nullptr);
     if (!arr) {
@@ -240,7 +242,7 @@ py::array check_out(const py::handle& out, DType dt, const int64_t* shape, int n
   py::array arr = py::reinterpret_borrow<py::array>(out);
   if (!arr.writeable()) throw ValueError("output array is read-only");
   const int num = arr.dtype().num();
-  const int want = dt == DType::f32 ? kNpyFloat : kNpyDouble;
+  const int want = npy_type_num(dt);
   if (num != want && !(same_kind && arr.dtype().kind() == 'f')) {
     if (same_kind)  // NumPy's ufunc words (its UFuncTypeError is a TypeError)
       throw TypeError(std::string(fn) + ": Cannot cast ufunc output from dtype('" + dtype_name(dt) +

@@ -37,7 +37,8 @@ struct Operand {
 // np.asarray.
 Operand parse_operand(const py::handle& obj, const char* fn, const char* name);
 
-// TypeError for a numpy.ma.MaskedArray (its mask would be ignored); call for ndarray subclasses.
+// TypeError for a numpy.ma.MaskedArray (its mask would be ignored); a plain ndarray (or anything
+// that is not an array subclass) returns at once.
 void reject_masked(const py::handle& obj, const char* fn, const char* name);
 
 // NumPy's result dtype for float32/float64 operands (weak scalars adopt the strong dtype; all weak:
@@ -66,7 +67,7 @@ bool kernel_addressable(const py::array& arr);
 View direct_view(const py::array& arr);
 
 py::array new_array(DType dt, const int64_t* shape, int ndim);
-// NumPy's type number of dt (NPY_FLOAT / NPY_DOUBLE).
+// NumPy's type number of dt (NPY_FLOAT = 11, NPY_DOUBLE = 12).
 inline int npy_type_num(DType dt) { return dt == DType::f32 ? 11 : 12; }
 inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
   return new_array(dt, shape.data(), int(shape.size()));

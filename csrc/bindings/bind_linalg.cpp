@@ -60,7 +60,7 @@ py::array check_product_out(const py::handle& out, DType dt, const std::vector<i
                             bool any_layout = false) {
   if (!py::isinstance<py::array>(out)) throw TypeError(std::string(fn) + ": out must be a numpy.ndarray");
   py::array arr = py::reinterpret_borrow<py::array>(out);
-  if (!any_layout && arr.dtype().num() != (dt == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>()).num())
+  if (!any_layout && arr.dtype().num() != npy_type_num(dt))
     throw ValueError(std::string(fn) +
                      ": output array is not acceptable (must have the right datatype, number of dimensions, and be "
                      "a C-Array): out has dtype " + std::string(py::str(arr.dtype())) + ", the result " +
@@ -321,8 +321,7 @@ py::object matmul_call(const py::handle& a, const py::handle& b, py::handle out)
   bool use_tmp = !kernel_addressable(res) || res.dtype().num() != npy_type_num(dt);  // + another float dtype
   if (!use_tmp) {
     rv = direct_view(res);
-    for (int i = 0; i < rv.ndim; ++i) use_tmp = use_tmp || (rv.strides[i] == 0 && rv.shape[i] > 1);
-    use_tmp = use_tmp || (!out.is_none() && (may_overlap(rv, va) || may_overlap(rv, vb)));
+    use_tmp = has_internal_overlap(rv) || (!out.is_none() && (may_overlap(rv, va) || may_overlap(rv, vb)));
   }
   if (use_tmp) {
     tmp = new_array(dt, shape);

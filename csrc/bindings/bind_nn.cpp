@@ -21,24 +21,17 @@ std::string shape_of_arr(const py::array& a) {
   return shape_str(s.data(), int(a.ndim()));
 }
 
-// numpy.ma.MaskedArray arguments are refused (their mask would be ignored), as in array_cast.
-void no_masked(const py::handle& h, const char* fn, const char* name) {
-  if (Py_TYPE(h.ptr()) != py::detail::npy_api::get().PyArray_Type_ && py::isinstance<py::array>(h))
-    reject_masked(h, fn, name);
-}
-
 bool c_contiguous(const py::array& a) {
   return (a.flags() & py::array::c_style) != 0;
 }
 
-DType dt_of(const py::array& a) { return a.dtype().num() == py::dtype::of<float>().num() ? DType::f32 : DType::f64; }
+DType dt_of(const py::array& a) { return a.dtype().num() == npy_type_num(DType::f32) ? DType::f32 : DType::f64; }
 
 // A read-only float input as the kernels read it: C-contiguous, aligned, native byte order, of
 // dtype dt; `a` itself when it already is, else a converted copy ('>f4' or unaligned data included:
 // np.ascontiguousarray keeps an unaligned array as it is).
 py::array native_c(const py::array& a, DType dt) {
-  const int want = (dt == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>()).num();
-  if (a.dtype().num() == want && c_contiguous(a) && kernel_addressable(a)) return a;  // exactly dt, not float16
+  if (a.dtype().num() == npy_type_num(dt) && c_contiguous(a) && kernel_addressable(a)) return a;  // exactly dt, not float16
   return py::module_::import("numpy").attr("array")(a, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true,
                                                    py::arg("order") = "C");
 }
@@ -48,7 +41,7 @@ py::array inplace_array(const py::handle& h, const char* fn, const char* name, c
   if (!py::isinstance<py::array>(h))
     throw TypeError(std::string(fn) + ": '" + name + "' must be a numpy.ndarray (it is updated in place), got " +
                     std::string(Py_TYPE(h.ptr())->tp_name));
-  no_masked(h, fn, name);
+  reject_masked(h, fn, name);
   py::array a = py::reinterpret_borrow<py::array>(h);
   dtype_of(a, fn, name);
   if (!a.writeable()) throw ValueError(std::string(fn) + ": '" + name + "' is read-only (it is updated in place)");
@@ -77,7 +70,7 @@ py::array inplace_array(const py::handle& h, const char* fn, const char* name, c
 // A read-only input of the same dtype/shape as `like` (C-contiguous; converted only if it is not, the
 // input is never modified).
 py::array input_like(const py::handle& h, const char* fn, const char* name, const py::array& like) {
-  no_masked(h, fn, name);
+  reject_masked(h, fn, name);
   py::array a = py::isinstance<py::array>(h) ? py::reinterpret_borrow<py::array>(h)
                                              : py::array(py::module_::import("numpy").attr("asarray")(h));
   dtype_of(a, fn, name);
@@ -136,8 +129,8 @@ struct SceArgs {
 SceArgs parse_sce(const py::handle& logits_h, const py::handle& labels_h, const char* fn) {
   py::object np = py::module_::import("numpy");
   SceArgs s;
-  no_masked(logits_h, fn, "logits");
-  no_masked(labels_h, fn, "labels");
+  reject_masked(logits_h, fn, "logits");
+  reject_masked(labels_h, fn, "labels");
   s.logits = py::isinstance<py::array>(logits_h) ? py::reinterpret_borrow<py::array>(logits_h)
                                                  : py::array(np.attr("asarray")(logits_h));
   s.dt = dtype_of(s.logits, fn, "logits");
