@@ -76,11 +76,12 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(autouse=True)
 def _restore_runtime_state():
-    """No test may leak a changed thread count or ISA into the next one."""
-    threads, isa_ = pk.get_num_threads(), _core._isa_active()
+    """No test may leak a changed thread count, ISA or streaming-store threshold into the next one."""
+    threads, isa_, stream = pk.get_num_threads(), _core._isa_active(), _core._stream_min_bytes()
     yield
     pk.set_num_threads(threads)
     _core._set_isa(isa_)
+    _core._set_stream_min_bytes(stream)
 
 
 @pytest.fixture(scope="session")

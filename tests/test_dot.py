@@ -3,6 +3,10 @@ transposed and negative-stride operands, tile edges, large K, errors, threads an
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +14,7 @@ from hypothesis import strategies as st
 from linalg_util import LAYOUTS, assert_product_close, isa, make, numerical_grad, supported_isas
 
 import pykernels as pk
+from pykernels import _core
 
 SETTINGS = settings(max_examples=60, deadline=None)
 DTYPES = (np.float32, np.float64)
@@ -209,6 +214,32 @@ def test_dot_bit_identical_across_threads(dt, shape):
     np.testing.assert_array_equal(r1, r2)
     np.testing.assert_array_equal(r1, r3)
     assert_product_close(r2, a, b, np.dot)
+
+
+def test_gemm_b_block_size_changes_no_bit(tmp_path, neutral_cwd):
+    """The packed-B block size (chosen from the CPU, PYKERNELS_GEMM_B_BLOCK_KB) groups columns only:
+    a run with tiny blocks (many NC panels, A packed once per panel) gives the same bits."""
+    rng = np.random.default_rng(11)
+    cases = [make(rng, (130, 900), np.float32), make(rng, (900, 1100), np.float32),
+             make(rng, (70, 600), np.float64), make(rng, (600, 700), np.float64)]
+    np.savez(tmp_path / "in.npz", *cases)
+    script = (
+        "import numpy as np, pykernels as pk, sys\n"
+        "from pykernels import _core\n"
+        "assert _core._gemm_blocking()['b_block_bytes'] == 48 << 10, _core._gemm_blocking()\n"
+        "d = np.load(sys.argv[1])\n"
+        "a, b, c, e = (d[f'arr_{i}'] for i in range(4))\n"
+        "np.savez(sys.argv[2], pk.dot(a, b), pk.dot(c, e))\n"
+    )
+    env = dict(os.environ, PYKERNELS_GEMM_B_BLOCK_KB="48")
+    p = subprocess.run([sys.executable, "-c", script, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+                       env=env, cwd=neutral_cwd, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    g = _core._gemm_blocking()
+    assert g["b_block_bytes"] != 48 << 10 and g["b_block_bytes"] > 0 and g["mc"] % g["mr"] == 0
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_array_equal(out["arr_0"], pk.dot(cases[0], cases[1]))
+    np.testing.assert_array_equal(out["arr_1"], pk.dot(cases[2], cases[3]))
 
 
 # ---- dot_backward ------------------------------------------------------------------------------

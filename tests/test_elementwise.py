@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 
 import pykernels as pk
 import strategies as S
+from pykernels import _core
 from reference import BINARY_OPS, OP_IDS, OPS, assert_identical, assert_unmodified, snapshot
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -76,6 +77,40 @@ def test_basic_index_views(op, data):
     y = data.draw(S.arrays(data.draw(S.dtypes), yshape))
     args = [x, y] if data.draw(st.booleans()) else [y, x]
     _check_call(op, args)
+
+
+@pytest.mark.parametrize("op", OPS, ids=OP_IDS)
+@given(data=st.data())
+def test_streaming_stores_match_numpy(op, isa, data):
+    """The non-temporal-store loops (outputs of 16 MiB and more) forced onto generated inputs."""
+    _core._set_stream_min_bytes(0)
+    _check_call(op, _draw_args(data, op))
+
+
+@pytest.mark.parametrize("dtype", S.FLOAT_DTYPES)
+@pytest.mark.parametrize("shape, bshape", [
+    ((3000, 100), (100,)),        # rows shorter than a block (the bias add), lines across row ends
+    ((7, 5000), (5000,)),         # rows longer than a block
+    ((40, 3, 129), (3, 1)),       # 3-d, a broadcast column
+    ((600, 33), (600, 1)),        # a column broadcast along short rows
+    ((20000,), ()),               # 1-d against a scalar
+])
+@pytest.mark.parametrize("offset", [0, 1, 3])  # out (and a) start off a 64-byte boundary
+@pytest.mark.parametrize("threads", [1, 2])
+def test_streaming_stores_across_rows_and_blocks(dtype, shape, bshape, offset, threads, isa, rng):
+    """Streaming blocks cross row ends and thread ranges; heads and tails off line boundaries."""
+    _core._set_stream_min_bytes(0)
+    pk.set_num_threads(threads)
+    n = int(np.prod(shape))
+    a = rng.standard_normal(n + offset).astype(dtype)[offset:].reshape(shape)
+    b = rng.standard_normal(bshape).astype(dtype)
+    out = np.full(n + offset, np.nan, dtype)[offset:].reshape(shape)
+    for name in ("add", "multiply", "maximum", "relu_backward"):
+        ref = np.where(b > 0, a, 0).astype(dtype) if name == "relu_backward" else getattr(np, name)(a, b)
+        res = getattr(pk, name)(a, b, out=out)
+        assert res is out
+        assert_identical(out, ref)
+        assert_identical(getattr(pk, name)(a, b), ref)
 
 
 # ---- fixed cases: NaN semantics, OpInfo samples -----------------------------------------------

@@ -3,6 +3,8 @@
 
 #include "pykernels/common.hpp"
 #include "pykernels/dispatch.hpp"
+#include "pykernels/elementwise.hpp"
+#include "pykernels/gemm.hpp"
 #include "pykernels/parallel.hpp"
 #include "pykernels/pool.hpp"
 
@@ -38,6 +40,31 @@ void bind_runtime(py::module_& m) {
         throw ValueError("unknown instruction set '" + name + "' (choose generic, avx2 or avx512)");
       },
       py::arg("name"));
+  m.def("_gemm_blocking", [] {
+    const GemmKernels& g = kernels().gemm[0];
+    const CpuInfo& c = cpu_info();
+    py::dict d;
+    d["mr"] = g.mr;
+    d["nr"] = g.nr;
+    d["kc"] = g.kc;
+    d["mc"] = g.mc;
+    d["b_block_bytes"] = gemm_b_block_bytes();
+    d["vendor"] = c.vendor;
+    d["l1d_bytes"] = c.l1d;
+    d["l2_bytes"] = c.l2;
+    d["l3_bytes"] = c.l3;
+    return d;
+  });
+  // Non-temporal-store threshold of the element-wise kernels (tests force the streaming loops on
+  // small arrays with it).
+  m.def("_stream_min_bytes", &stream_min_bytes);
+  m.def(
+      "_set_stream_min_bytes",
+      [](long long bytes) {
+        if (bytes < 0) throw ValueError("_set_stream_min_bytes: bytes must be >= 0");
+        set_stream_min_bytes(bytes);
+      },
+      py::arg("bytes"));
   m.def("_pool_stats", [] {
     const PoolStats st = pool_stats();
     py::dict d;

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include <unistd.h>
+
 #include "pykernels/common.hpp"
 
 namespace pk {
@@ -69,6 +71,32 @@ bool isa_compiled(Isa isa) {
 #else
   return isa == Isa::generic;
 #endif
+}
+
+const CpuInfo& cpu_info() {
+  static const CpuInfo info = [] {
+    CpuInfo c;
+#ifdef PK_HAVE_X86_DISPATCH
+    __builtin_cpu_init();
+    if (__builtin_cpu_is("intel")) c.vendor = "intel";
+    if (__builtin_cpu_is("amd")) c.vendor = "amd";
+#endif
+    auto conf = [](int name) -> int64_t {
+      const long v = sysconf(name);
+      return v > 0 ? int64_t(v) : 0;
+    };
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+    c.l1d = conf(_SC_LEVEL1_DCACHE_SIZE);
+#endif
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    c.l2 = conf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    c.l3 = conf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+    return c;
+  }();
+  return info;
 }
 
 Isa detected_isa() {

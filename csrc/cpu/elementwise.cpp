@@ -5,9 +5,11 @@
 // 4. split the flat iteration space into contiguous ranges, one per thread, and run the ISA's strided
 // 1-d inner loop (contiguous and stride-0 fast paths inside) over each run of the innermost dim.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
+#include "pykernels/dispatch.hpp"
 #include "pykernels/elementwise.hpp"
 #include "pykernels/parallel.hpp"
 
@@ -59,10 +61,27 @@ View broadcast_view(const View& v, int ndim, const int64_t* shape) {
 int64_t elementwise_grain() {
   static const int64_t g = [] {
     const char* e = std::getenv("PYKERNELS_ELEMENTWISE_GRAIN");  // for bench/grain.py only
-    return e ? std::max<int64_t>(1, std::atoll(e)) : kElementwiseGrain;
+    if (e) return std::max<int64_t>(1, std::atoll(e));
+    return std::strcmp(cpu_info().vendor, "amd") == 0 ? kElementwiseGrain : kElementwiseGrainOther;
   }();
   return g;
 }
+
+namespace {
+std::atomic<int64_t> g_stream_min{-1};
+}
+
+int64_t stream_min_bytes() {
+  int64_t v = g_stream_min.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* e = std::getenv("PYKERNELS_STREAM_MIN_BYTES");
+    v = e ? std::max<int64_t>(0, std::atoll(e)) : kStreamMinBytes;
+    g_stream_min.store(v, std::memory_order_relaxed);
+  }
+  return v;
+}
+
+void set_stream_min_bytes(int64_t n) { g_stream_min.store(std::max<int64_t>(0, n), std::memory_order_relaxed); }
 
 bool coalesce3(Iter3& it, const View* const v[3]) {
   const int nd0 = v[0]->ndim;
@@ -123,16 +142,15 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
 
   // Outputs much larger than the last-level cache are written with non-temporal stores (when the
   // output does not alias an input and its inner dimension is contiguous).
-  static const int64_t stream_min = [] {
-    const char* e = std::getenv("PYKERNELS_STREAM_MIN_BYTES");
-    return e ? std::atoll(e) : kStreamMinBytes;
-  }();
-  const bool stream = total * esz >= stream_min && it.st[0][nd - 1] == 1 && out.data != a.data &&
+  const bool stream = total * esz >= stream_min_bytes() && it.st[0][nd - 1] == 1 && out.data != a.data &&
                       out.data != b.data;
   const BinaryStreamLoop sloop = kernels().binary_stream[int(op)][int(out.dtype)];
   const BinaryLoop2D loop2d = kernels().binary_2d[int(op)][int(out.dtype)];
-  // Rows shorter than this go through the 2-d loop (whole rows per call).
+  // Whole rows per call: rows shorter than kShortRow through the 2-d loop; with streaming stores,
+  // rows of any length where the output's rows follow each other (it is contiguous over them), so
+  // the stream loop's blocks run across row ends.
   constexpr int64_t kShortRow = 2048;
+  const bool whole_rows = nd >= 2 && (stream ? it.st[0][nd - 2] == inner : inner < kShortRow);
 
   // The grain is the total size from which 2 threads win (bench/grain.py, float32 elements), i.e.
   // at least grain/2 elements per thread; parallel_for's grain is per thread. The work is memory
@@ -151,12 +169,16 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
       for (int k = 0; k < 3; ++k) off[k] += idx[i] * it.st[k][i];
     int64_t pos = begin;
     while (pos < end) {
-      if (!stream && nd >= 2 && inner < kShortRow && idx[nd - 1] == 0 && end - pos >= inner) {
-        // Whole rows of a short inner dimension in one call, up to the end of dim nd-2.
+      if (whole_rows && idx[nd - 1] == 0 && end - pos >= inner) {
+        // Whole rows in one call, up to the end of dim nd-2.
         const int64_t rows = std::min(it.shape[nd - 2] - idx[nd - 2], (end - pos) / inner);
-        loop2d(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, rows, inner,
-               it.st[0][nd - 1], it.st[1][nd - 1], it.st[2][nd - 1], it.st[0][nd - 2], it.st[1][nd - 2],
-               it.st[2][nd - 2]);
+        if (stream)
+          sloop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, rows, inner,
+                it.st[1][nd - 1], it.st[2][nd - 1], it.st[1][nd - 2], it.st[2][nd - 2]);
+        else
+          loop2d(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, rows, inner,
+                 it.st[0][nd - 1], it.st[1][nd - 1], it.st[2][nd - 1], it.st[0][nd - 2], it.st[1][nd - 2],
+                 it.st[2][nd - 2]);
         pos += rows * inner;
         idx[nd - 2] += rows;
         for (int k = 0; k < 3; ++k) off[k] += rows * it.st[k][nd - 2];
@@ -169,8 +191,8 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
       }
       const int64_t len = std::min(inner - idx[nd - 1], end - pos);
       if (stream)
-        sloop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[1][nd - 1],
-              it.st[2][nd - 1]);
+        sloop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, 1, len, it.st[1][nd - 1],
+              it.st[2][nd - 1], 0, 0);
       else
         loop(base[0] + off[0] * esz, base[1] + off[1] * esz, base[2] + off[2] * esz, len, it.st[0][nd - 1],
              it.st[1][nd - 1], it.st[2][nd - 1]);

@@ -56,8 +56,6 @@ constexpr int64_t kGemvMinBytesPerThread = int64_t(256) << 10;
 // B (row-major) is read in place rather than packed when it is this small (it stays in L1/L2 for
 // the whole product, so packing buys nothing): 1 thread, 96^3 9.3 -> 8.9 us, 128^3 21.7 -> 20.3 us.
 constexpr int64_t kDirectBMaxBytes = int64_t(64) << 10;
-// Every thread's packed B block (KC x its columns) is kept within an L3-sized budget.
-constexpr int64_t kPackedBBudget = int64_t(8) << 20;
 
 // 64-byte aligned scratch, grown on demand and kept per thread: no allocation per call once warm.
 struct Workspace {
@@ -133,6 +131,32 @@ Problem<T> transposed(const Problem<T>& p) {
 }
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+// The macro-kernel streams a thread's packed B block (KC x its columns) past every A micro-panel, so
+// the block is read once per A micro-panel from wherever it lives. Measured, C++ harness, 1 thread,
+// (budget: GFLOP/s, ratio to OpenBLAS in the same interleaved run):
+//  - Zen 5 VM (L2 1 MiB, L3 32 MiB per CCX): an L3-resident block, 8 MiB, is what the blocking was
+//    tuned with (developers' session 3): 2048^3 0.975x OpenBLAS; packing A once per wide panel pays.
+//  - Xeon VM (L2 2 MiB, a large mesh L3, 2026-12-02): streamed from L3 the micro-kernel drops from
+//    ~205 to ~170 GFLOP/s; 2048^3 8 MiB: 149-162 (0.86-0.93x), 1 MiB: 170-188 (1.02-1.06x);
+//    float64 0.88-0.90x -> 0.95-0.96x; (128,784)x(784,512) and the other MNIST shapes unchanged.
+// Hence half the L2 where the L3 is not AMD's, and 8 MiB on AMD.
+int64_t gemm_b_block_bytes() {
+  static const int64_t v = [] {
+    if (const char* e = std::getenv("PYKERNELS_GEMM_B_BLOCK_KB")) {
+      const long long kb = std::atoll(e);
+      if (kb > 0) return int64_t(kb) << 10;
+    }
+    const CpuInfo& c = cpu_info();
+    if (std::strcmp(c.vendor, "amd") == 0) return int64_t(8) << 20;
+    return c.l2 >= (int64_t(256) << 10) ? c.l2 / 2 : int64_t(1) << 20;
+  }();
+  return v;
+}
+
+namespace {
 
 // Fraction of a tile grid's work that is useful.
 inline double tile_eff(int64_t n, int64_t t) { return double(n) / double(ceil_div(n, t) * t); }
@@ -273,9 +297,9 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   }
 
   // Each thread packs the B block (KC x its columns of the panel) it needs, one K block at a time;
-  // NC keeps every thread's block within kPackedBBudget (NC only decides which columns go together:
+  // NC keeps every thread's block within gemm_b_block_bytes() (NC only decides which columns go together:
   // results do not depend on it). A is packed once per panel, so a wide NC packs A fewer times.
-  const int64_t own_cols_cap = std::max<int64_t>(1, kPackedBBudget / (KC * esz * NR)) * NR;
+  const int64_t own_cols_cap = std::max<int64_t>(1, gemm_b_block_bytes() / (KC * esz * NR)) * NR;
   const int64_t nc_cap = (nt > 1 && !split_rows) ? own_cols_cap * nt : own_cols_cap;
   const int64_t NC = std::min(ceil_div(N, NR) * NR, nc_cap);
 

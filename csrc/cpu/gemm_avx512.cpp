@@ -19,7 +19,8 @@
 //  - fp64: KC = 448, MC = 168 (A block 588 KiB), measured the same way with MC = 160: n = 2048:
 //    91.4 GFLOP/s vs 89.9 for (384, 192) and 84.6 for (256, 336); n = 1024: 91.4 vs 88.9 and 87.4.
 //    (MC is kept a multiple of MR.)
-//  - NC (gemm.cpp): every thread's packed B block KC x NC is kept <= 8 MiB, an L3-resident slice.
+//  - NC (gemm.cpp, gemm_b_block_bytes): every thread's packed B block KC x NC is kept within 8 MiB
+//    on AMD (an L3-resident slice) and half the L2 elsewhere (the Xeon VM's L3 streams too slowly).
 // Packing of row-major A and column-major B goes through 16 x 16 (8 x 8 for doubles) register
 // transposes, so transposed operands cost no more than contiguous ones.
 #include <immintrin.h>

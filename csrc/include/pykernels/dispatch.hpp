@@ -32,8 +32,10 @@ using BinaryLoop = void (*)(void* out, const void* a, const void* b, int64_t n, 
 // dimensions (a (N,100) + (100,) bias add) without an indirect call and index update per row.
 using BinaryLoop2D = void (*)(void* out, const void* a, const void* b, int64_t rows, int64_t n, int64_t so,
                               int64_t sa, int64_t sb, int64_t ro, int64_t ra, int64_t rb);
-// Same for a contiguous output that does not overlap a or b, with non-temporal stores (so = 1).
-using BinaryStreamLoop = void (*)(void* out, const void* a, const void* b, int64_t n, int64_t sa, int64_t sb);
+// The same with non-temporal stores, for an output that does not overlap a or b and is contiguous
+// as a whole: so = 1 and ro = n (a single run is rows = 1).
+using BinaryStreamLoop = void (*)(void* out, const void* a, const void* b, int64_t rows, int64_t n, int64_t sa,
+                                  int64_t sb, int64_t ra, int64_t rb);
 // Sum of n elements with stride s, accumulated in double (float32) or pairwise (float64).
 using SumLoop = double (*)(const void* x, int64_t n, int64_t s);
 // acc[i] += x[i*s] for i < n, acc in double.
@@ -53,6 +55,14 @@ struct KernelTable {
   GemmKernels gemm[2];                         // [dtype]: micro-kernel, packing, gemv (gemm_<isa>.cpp)
   double (*fma_loop_f32)(int64_t iters) = nullptr;  // peak-FMA probe: returns flops done
 };
+
+// What the blocking of the GEMM depends on (dispatch.cpp): the CPU vendor and the cache sizes the C
+// library reports (sysconf, from cpuid), 0 where unknown.
+struct CpuInfo {
+  const char* vendor = "unknown";  // "intel", "amd" or "unknown"
+  int64_t l1d = 0, l2 = 0, l3 = 0;  // bytes (L2 per core)
+};
+const CpuInfo& cpu_info();
 
 Isa detected_isa();               // best ISA the CPU (and OS) supports
 Isa active_isa();                 // the one kernels() uses

@@ -84,6 +84,11 @@ struct GemmKernels {
   int lanes = 1;  // vector width in elements
 };
 
+// Bytes of packed B each thread keeps per block (KC x its columns of an NC panel), from the CPU
+// (see gemm.cpp); PYKERNELS_GEMM_B_BLOCK_KB overrides it. It decides which columns go together,
+// never the order of a sum: results do not depend on it.
+int64_t gemm_b_block_bytes();
+
 // ---- 2-d products --------------------------------------------------------------------------------
 struct GemmOptions {
   bool accumulate = false;  // C += A*B (beta = 1); no bias/relu allowed with it
