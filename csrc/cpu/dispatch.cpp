@@ -79,7 +79,10 @@ const CpuInfo& cpu_info() {
 #ifdef PK_HAVE_X86_DISPATCH
     __builtin_cpu_init();
     if (__builtin_cpu_is("intel")) c.vendor = "intel";
-    if (__builtin_cpu_is("amd")) c.vendor = "amd";
+    if (__builtin_cpu_is("amd")) {
+      c.vendor = "amd";
+      c.amd = true;
+    }
 #endif
     auto conf = [](int name) -> int64_t {
       const long v = sysconf(name);

@@ -62,7 +62,7 @@ int64_t elementwise_grain() {
   static const int64_t g = [] {
     const char* e = std::getenv("PYKERNELS_ELEMENTWISE_GRAIN");  // for bench/grain.py only
     if (e) return std::max<int64_t>(1, std::atoll(e));
-    return std::strcmp(cpu_info().vendor, "amd") == 0 ? kElementwiseGrain : kElementwiseGrainOther;
+    return cpu_info().amd ? kElementwiseGrain : kElementwiseGrainOther;
   }();
   return g;
 }

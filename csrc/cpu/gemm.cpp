@@ -150,7 +150,7 @@ int64_t gemm_b_block_bytes() {
       if (kb > 0) return int64_t(kb) << 10;
     }
     const CpuInfo& c = cpu_info();
-    if (std::strcmp(c.vendor, "amd") == 0) return int64_t(8) << 20;
+    if (c.amd) return int64_t(8) << 20;
     return c.l2 >= (int64_t(256) << 10) ? c.l2 / 2 : int64_t(1) << 20;
   }();
   return v;

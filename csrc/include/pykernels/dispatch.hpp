@@ -59,7 +59,8 @@ struct KernelTable {
 // What the blocking of the GEMM depends on (dispatch.cpp): the CPU vendor and the cache sizes the C
 // library reports (sysconf, from cpuid), 0 where unknown.
 struct CpuInfo {
-  const char* vendor = "unknown";  // "intel", "amd" or "unknown"
+  const char* vendor = "unknown";  // "intel", "amd" or "unknown" (for show_config)
+  bool amd = false;                 // the one distinction the tuning makes (gemm.cpp, elementwise.cpp)
   int64_t l1d = 0, l2 = 0, l3 = 0;  // bytes (L2 per core)
 };
 const CpuInfo& cpu_info();
