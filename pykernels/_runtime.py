@@ -54,7 +54,7 @@ def config() -> dict[str, Any]:
 
 def _gemm_blocking() -> str:
     g = _core._gemm_blocking()
-    return (f"float32 tile {g['mr']}x{g['nr']}, KC {g['kc']}, MC {g['mc']}, packed B block "
+    return (f"float32 tile {g['mr']}x{g['nr']}, KC <= {g['kc']}, MC <= {g['mc']}, packed B block "
             f"{int(g['b_block_bytes']) >> 10} KiB per thread (cpu: {g['vendor']}, L1d {int(g['l1d_bytes']) >> 10} KiB, "
             f"L2 {int(g['l2_bytes']) >> 10} KiB, L3 {int(g['l3_bytes']) >> 20} MiB; PYKERNELS_GEMM_B_BLOCK_KB)")
 

@@ -87,6 +87,13 @@ def test_streaming_stores_match_numpy(op, isa, data):
     _check_call(op, _draw_args(data, op))
 
 
+def test_stream_threshold_setter_refuses_negative():
+    with pytest.raises(ValueError, match="bytes must be >= 0"):
+        _core._set_stream_min_bytes(-1)
+    _core._set_stream_min_bytes(12345)
+    assert _core._stream_min_bytes() == 12345
+
+
 @pytest.mark.parametrize("dtype", S.FLOAT_DTYPES)
 @pytest.mark.parametrize("shape, bshape", [
     ((3000, 100), (100,)),        # rows shorter than a block (the bias add), lines across row ends
