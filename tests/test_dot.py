@@ -216,6 +216,71 @@ def test_dot_bit_identical_across_threads(dt, shape):
     assert_product_close(r2, a, b, np.dot)
 
 
+def _view_at(base_offset: int, rows: int, cols: int, row_len: int, dt, rng) -> np.ndarray:
+    """A (rows, cols) view into a 64-byte aligned buffer: row stride `row_len` elements, starting
+    `base_offset` elements after a cache line (so every row starts at the same offset in its line
+    when row_len * itemsize is a multiple of 64)."""
+    itemsize = np.dtype(dt).itemsize
+    raw = np.empty(rows * row_len * itemsize + 128 + base_offset * itemsize, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    buf = raw[start:start + rows * row_len * itemsize + base_offset * itemsize].view(dt)
+    v = buf[base_offset:base_offset + rows * row_len].reshape(rows, row_len)[:, :cols]
+    v[...] = rng.standard_normal((rows, cols))
+    assert (v.ctypes.data - base_offset * itemsize) % 64 == 0
+    return v
+
+
+@st.composite
+def in_place_b_case(draw):
+    """A product whose B is read in place by the blocked path: few rows (m <= 8, one register tile
+    in every ISA), N wider than a tile, K x N beyond the small-B threshold (64 KiB)."""
+    dt = draw(st.sampled_from(DTYPES))
+    itemsize = np.dtype(dt).itemsize
+    n = draw(st.integers(33, 300))
+    k_min = (64 << 10) // (n * itemsize) + 1
+    k = draw(st.integers(k_min, k_min + 300))
+    return (draw(st.sampled_from(supported_isas())), dt, draw(st.integers(1, 8)), k, n, draw(st.integers(0, 2)),
+            draw(st.integers(0, 15)), draw(st.booleans()), draw(st.integers(1, 2)), draw(st.integers(0, 2**32 - 1)))
+
+
+def _check_in_place_b(name, dt, m, k, n, extra, off, transposed, threads, seed):
+    rng = np.random.default_rng(seed)
+    lanes = 64 // np.dtype(dt).itemsize
+    row_len = (n + lanes - 1) // lanes * lanes + extra * lanes  # a multiple of 64 bytes
+    big = _view_at(off % lanes, k, n, row_len, dt, rng)  # (k, n), rows `off` elements into a line
+    ref_b = _view_at(0, k, n, n, dt, rng)  # contiguous rows, aligned start
+    ref_b[...] = big
+    small = rng.standard_normal((m, k)).astype(dt)
+    with isa(name), pk.threads(threads):
+        if not transposed:
+            got, want = pk.dot(small, big), pk.dot(small, ref_b)
+            assert_product_close(got, small, big, np.dot)
+        else:
+            dz = np.ascontiguousarray(small.T)  # (k, m)
+            got, want = pk.dot(big.T, dz), pk.dot(ref_b.T, dz)
+            assert_product_close(got, big.T, dz, np.dot)
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(in_place_b_case())
+def test_dot_b_read_in_place_misaligned_rows_same_bits(case):
+    """A B read in place (not packed) by the blocked path, whose rows start anywhere within a cache
+    line and have a row stride beyond N (a NumPy view): the bits of the same product with B
+    contiguous and aligned, and close to np.dot. Both orientations: a(m,k) . B(k,n), and the MNIST
+    H^T . dZ form (H.T . dz: the transposed problem reads H in place)."""
+    _check_in_place_b(*case)
+
+
+@pytest.mark.parametrize("name", supported_isas())
+@pytest.mark.parametrize("dt", DTYPES)
+def test_mnist_ht_dz_every_line_offset(name, dt):
+    """H^T . dZ of the MNIST model, H (128,512) at every element offset within a cache line."""
+    for off in range(64 // np.dtype(dt).itemsize):
+        for threads in (1, 2):
+            _check_in_place_b(name, dt, 10, 128, 512, 0, off, True, threads, off)
+
+
 def test_gemm_b_block_size_changes_no_bit(tmp_path, neutral_cwd):
     """The packed-B block size (chosen from the CPU, PYKERNELS_GEMM_B_BLOCK_KB) groups columns only:
     a run with tiny blocks (many NC panels, A packed once per panel) gives the same bits."""
