@@ -216,16 +216,14 @@ def test_dot_bit_identical_across_threads(dt, shape):
     assert_product_close(r2, a, b, np.dot)
 
 
-def _view_at(base_offset: int, rows: int, cols: int, row_len: int, dt, rng) -> np.ndarray:
-    """A (rows, cols) view into a 64-byte aligned buffer: row stride `row_len` elements, starting
-    `base_offset` elements after a cache line (so every row starts at the same offset in its line
-    when row_len * itemsize is a multiple of 64)."""
+def _view_at(base_offset: int, rows: int, cols: int, row_len: int, dt) -> np.ndarray:
+    """An uninitialised (rows, cols) view with row stride `row_len` elements, starting
+    `base_offset` elements after a 64-byte boundary."""
     itemsize = np.dtype(dt).itemsize
-    raw = np.empty(rows * row_len * itemsize + 128 + base_offset * itemsize, np.uint8)
+    raw = np.empty((base_offset + rows * row_len) * itemsize + 64, np.uint8)
     start = (-raw.ctypes.data) % 64
-    buf = raw[start:start + rows * row_len * itemsize + base_offset * itemsize].view(dt)
-    v = buf[base_offset:base_offset + rows * row_len].reshape(rows, row_len)[:, :cols]
-    v[...] = rng.standard_normal((rows, cols))
+    flat = raw[start:start + (base_offset + rows * row_len) * itemsize].view(dt)
+    v = flat[base_offset:].reshape(rows, row_len)[:, :cols]
     assert (v.ctypes.data - base_offset * itemsize) % 64 == 0
     return v
 
@@ -247,8 +245,9 @@ def _check_in_place_b(name, dt, m, k, n, extra, off, transposed, threads, seed):
     rng = np.random.default_rng(seed)
     lanes = 64 // np.dtype(dt).itemsize
     row_len = (n + lanes - 1) // lanes * lanes + extra * lanes  # a multiple of 64 bytes
-    big = _view_at(off % lanes, k, n, row_len, dt, rng)  # (k, n), rows `off` elements into a line
-    ref_b = _view_at(0, k, n, n, dt, rng)  # contiguous rows, aligned start
+    big = _view_at(off % lanes, k, n, row_len, dt)  # (k, n), rows `off` elements into a line
+    big[...] = rng.standard_normal((k, n))
+    ref_b = _view_at(0, k, n, n, dt)  # contiguous rows, aligned start
     ref_b[...] = big
     small = rng.standard_normal((m, k)).astype(dt)
     with isa(name), pk.threads(threads):
