@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from linalg_util import LAYOUTS, assert_product_close, isa, make, numerical_grad, supported_isas
 
@@ -144,6 +144,51 @@ def test_small_transposed_b_every_isa(name, dt):
         da, dw = pk.matmul_backward(dout, a, w)
         np.testing.assert_allclose(da, dout @ w.T, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(dw, np.einsum("bik,bij->kj", a, dout), rtol=1e-4, atol=1e-4)
+
+
+@st.composite
+def unpacked_case(draw):
+    """A product on the path that packs nothing (B within 64 KiB, wider than one vector): B row-major,
+    or B = W.T with K within one vector (copied by each thread for its columns of C). M and N span
+    the shapes where threads split C's rows and those where they split its columns."""
+    dt = draw(st.sampled_from(DTYPES))
+    transposed = draw(st.booleans())
+    lanes = 64 // np.dtype(dt).itemsize
+    k = draw(st.integers(1, lanes if transposed else 40))
+    n_max = (64 << 10) // (k * np.dtype(dt).itemsize)
+    n = min(n_max, draw(st.sampled_from([lanes + 1, 33, 100, 255, 256, 300, 512, 700]) | st.integers(lanes + 1, 700)))
+    m = draw(st.sampled_from([1, 5, 12, 13, 24, 25, 36, 61, 128, 130, 200]))
+    return dt, m, k, n, transposed, draw(st.sampled_from([None, "relu"])), draw(st.booleans()), draw(
+        st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(unpacked_case())
+# dZ . W2.T of the MNIST model and shapes whose 2-thread split is by columns (128 rows are 6 + 5 tiles
+# of 12), with a bias, which each thread must read from its first column on.
+@example((np.float32, 128, 10, 512, True, "relu", True, 0))
+@example((np.float64, 128, 8, 512, True, None, True, 1))
+@example((np.float32, 61, 40, 300, False, "relu", True, 2))
+def test_unpacked_small_products_same_bits_for_every_thread_count(case):
+    """Whichever way the threads split C (rows, or columns of a small B, each thread transposing only
+    its own columns of W.T), every element is the same FMA chain: 1, 2 and 3 threads give the same
+    bits, with and without bias and relu, and agree with NumPy, under every ISA."""
+    dt, m, k, n, transposed, act, with_bias, seed = case
+    rng = np.random.default_rng(seed)
+    x = make(rng, (m, k), dt)
+    W = make(rng, (n, k), dt).T if transposed else make(rng, (k, n), dt)
+    b = make(rng, (n,), dt) if with_bias else None
+    for name in supported_isas():
+        with isa(name):
+            runs = []
+            for t in (1, 2, 3):
+                with pk.threads(t):
+                    runs.append((pk.dot(x, W), pk.dense(x, W, b, activation=act)))
+        for prod, fused in runs[1:]:
+            np.testing.assert_array_equal(prod, runs[0][0])
+            np.testing.assert_array_equal(fused, runs[0][1])
+        assert_product_close(runs[1][0], x, W, np.dot)
+        np.testing.assert_allclose(runs[1][1], dense_ref(x, W, b, act), rtol=1e-4, atol=1e-4)
 
 
 @settings(max_examples=60, deadline=None)

@@ -503,14 +503,26 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
 // (N = 10: (128,512)x(512,10) 9.6 us by the dot-form kernel, 20 us here: most of the tile is padding).
 
 // transpose_b: B is given with contiguous columns (csb == 1 does not hold, rsb == 1: a W.T view)
-// and K is within one vector: each thread first copies it into row-major order with register
-// transposes (K x N, at most 64 KiB), then reads the copy in place.
+// and K is within one vector: each thread first copies its columns of B into row-major order with
+// register transposes (K x N, at most 64 KiB), then reads the copy in place.
 template <class T>
 void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpose_b = false) {
   const int64_t M = p.M, N = p.N, K = p.K;
   const T* bias = p.bias_kind == kBiasCol ? contiguous_bias(p, N, N) : nullptr;
   const int nt = threads_for_flops(2.0 * double(M) * double(N) * double(K), nt_max);
-  auto body = [&](int64_t i0, int64_t i1) {
+  // Threads split C's rows, or its columns (in whole NR-wide panels) where that gives the busiest
+  // thread fewer register tiles or, at equal tiles, less of B to transpose: dZ(128,10) . W2.T(10,512)
+  // on 2 threads is 6 + 5 row tiles of 12 rows (the busier thread does 6/11 of the work and both
+  // transpose all of B) against 8 + 8 column panels of 32.
+  const int64_t rt = ceil_div(M, g.mr), ct = ceil_div(N, g.nr);
+  bool split_cols = false;
+  if (nt > 1 && N >= 2 * int64_t(g.nr)) {
+    const int64_t busiest_rows = M >= 2 * int64_t(g.mr) ? ceil_div(rt, nt) * ct : rt * ct;
+    const int64_t busiest_cols = rt * ceil_div(ct, nt);
+    split_cols = busiest_cols < busiest_rows || (busiest_cols == busiest_rows && transpose_b);
+  }
+  // This thread's block of C: rows [i0, i1) x columns [j0, j1).
+  auto body = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     const T* a = p.A + i0 * p.rsa;
     int64_t rsa = p.rsa, csa = p.csa;
     if (p.amask) {
@@ -530,18 +542,22 @@ void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpos
       rsa = K;
       csa = 1;
     }
-    const T* b = p.B;
+    const T* b = p.B + j0 * p.csb;
     int64_t ldb = p.rsb;
     if (transpose_b) {
-      T* buf = static_cast<T*>(tl_bown.get(size_t(K) * size_t(N) * sizeof(T) + 64));  // this thread's
-      g.transpose(buf, N, p.B, p.csb, N, K);
+      // This thread's columns of B, copied into row-major order (K x (j1 - j0)).
+      T* buf = static_cast<T*>(tl_bown.get(size_t(K) * size_t(j1 - j0) * sizeof(T) + 64));
+      g.transpose(buf, j1 - j0, b, p.csb, j1 - j0, K);
       b = buf;
-      ldb = N;
+      ldb = j1 - j0;
     }
-    g.direct(i1 - i0, N, K, a, rsa, csa, b, ldb, p.C + i0 * p.rsc, p.rsc, p.accumulate ? 1 : 0, bias,
-             p.relu ? 1 : 0);
+    g.direct(i1 - i0, j1 - j0, K, a, rsa, csa, b, ldb, p.C + i0 * p.rsc + j0, p.rsc, p.accumulate ? 1 : 0,
+             bias ? bias + j0 : nullptr, p.relu ? 1 : 0);
   };
-  run_row_split(M, nt, 2 * int64_t(g.mr), g.mr, body);
+  if (split_cols)
+    parallel_for(N, std::max<int64_t>(g.nr, N / nt), g.nr, [&](int64_t j0, int64_t j1) { body(0, M, j0, j1); });
+  else
+    run_row_split(M, nt, 2 * int64_t(g.mr), g.mr, [&](int64_t i0, int64_t i1) { body(i0, i1, 0, N); });
 }
 
 // The kernels with the shorter register tile when the product has at most mr_short rows.
