@@ -280,6 +280,44 @@ def test_mnist_ht_dz_every_line_offset(name, dt):
             _check_in_place_b(name, dt, 10, 128, 512, 0, off, True, threads, off)
 
 
+@st.composite
+def packed_rows_case(draw):
+    """A product on the packed (blocked) path, B beyond the 64 KiB read-in-place limit and wider than
+    two vectors, with M anywhere from one tile to several blocks: AVX-512 covers a block's last rows
+    with a mix of 12- and 10-row tiles, and a row split between threads changes the blocks."""
+    dt = draw(st.sampled_from(DTYPES))
+    n = draw(st.integers(33, 160))
+    k = draw(st.integers((64 << 10) // (n * np.dtype(dt).itemsize) + 1, 1100))
+    m = draw(st.sampled_from([13, 20, 22, 98, 112, 128, 130, 200, 250, 400]) | st.integers(13, 400))
+    return draw(st.sampled_from(supported_isas())), dt, m, k, n, draw(st.integers(0, 2**32 - 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(packed_rows_case())
+def test_packed_row_tiles_same_bits_for_every_thread_count(case):
+    """Whatever tiles a row lands in (12 or 10 rows on AVX-512, split by rows or columns), its sums
+    are the same: 1, 2 and 3 threads give the same bits for dot and for dense_backward's dx, dW and
+    db (column sums taken while packing), and all of them agree with NumPy."""
+    name, dt, m, k, n, seed = case
+    rng = np.random.default_rng(seed)
+    a, b = make(rng, (m, k), dt), make(rng, (k, n), dt)
+    dy = make(rng, (m, n), dt)
+    y = np.maximum(make(rng, (m, n), dt), 0)
+    with isa(name):
+        runs = []
+        for t in (1, 2, 3):
+            with pk.threads(t):
+                runs.append((pk.dot(a, b), *pk.dense_backward(dy, a, b, y=y, activation="relu")))
+    for run in runs[1:]:
+        for got, want in zip(run, runs[0]):
+            np.testing.assert_array_equal(got, want)
+    assert_product_close(runs[1][0], a, b, np.dot)
+    dz = np.where(y > 0, dy, 0).astype(dt)
+    assert_product_close(runs[1][1], dz, b.T, np.dot)
+    assert_product_close(runs[1][2], a.T, dz, np.dot)
+    np.testing.assert_allclose(runs[1][3], dz.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-5 * m)
+
+
 def test_gemm_b_block_size_changes_no_bit(tmp_path, neutral_cwd):
     """The packed-B block size (chosen from the CPU, PYKERNELS_GEMM_B_BLOCK_KB) groups columns only:
     a run with tiny blocks (many NC panels, A packed once per panel) gives the same bits."""

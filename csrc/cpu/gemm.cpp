@@ -258,10 +258,29 @@ void matvec(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   run_row_split(m, nt, 32, 16, body);  // 16-row units: threads never share a cache line of y
 }
 
+// How many of a block's mc rows go in MR-row tiles (the first ones, whole tiles unless all of them
+// are) when the rest go in tiles of ms < MR rows: the split that computes the fewest padded rows
+// (ms = 0: no shorter tile, all of them). A tile costs its FMAs whatever the rows it stores: 128 rows
+// are 11 tiles of 12 (132 rows) or 9 of 12 and 2 of 10 (128); 112 are 6 of 12 and 4 of 10. The
+// FMA chain of every C element is the same in either tile, so this changes no result.
+int64_t long_tile_rows(int64_t mc, int64_t mr, int64_t ms) {
+  if (ms <= 0) return mc;
+  int64_t best = mc, best_rows = ceil_div(mc, mr) * mr;
+  for (int64_t ns = 1; ns < mr && (ns - 1) * ms < mc; ++ns) {
+    const int64_t nl = ceil_div(std::max<int64_t>(0, mc - ns * ms), mr);
+    if (nl * mr + ns * ms < best_rows) {
+      best_rows = nl * mr + ns * ms;
+      best = std::min(mc, nl * mr);
+    }
+  }
+  return best;
+}
+
 template <class T>
 void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
   const int64_t M = p.M, N = p.N, K = p.K;
   const int64_t MR = g.mr, NR = g.nr, MC = g.mc;
+  const int64_t MRS = g.mr_short > 0 && g.mr_short < g.mr ? g.mr_short : 0;  // the shorter tile, if any
   // K blocks of equal size (at most g.kc; a multiple of 8): no short last block (K = 784 is
   // 2 x 392 rather than 448 + 336). Depends on K only, so the same for every thread count (the K
   // blocking fixes the order of the sums).
@@ -353,9 +372,16 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
       for (int64_t bi = 0; bi < nblk; ++bi) {
         const int64_t ic = r0 + (reverse ? nblk - 1 - bi : bi) * MCe;
         const int64_t mc = std::min(MCe, r1 - ic);
-        g.pack_a(apack, p.A + ic * p.rsa + pc * p.csa, p.rsa, p.csa, mc, kc,
-                 p.amask ? p.amask + ic * p.amrs + pc * p.amcs : nullptr, p.amrs, p.amcs,
-                 own_rowsum ? p.a_rowsum + ic : nullptr);
+        // Rows [0, lr) of the block in MR-row micro-panels, the rest in mr_short-row ones.
+        const int64_t lr = long_tile_rows(mc, MR, MRS);
+        auto pack = [&](GemmPackA pk_fn, int64_t i0, int64_t rows) {
+          const int64_t i = ic + i0;
+          pk_fn(apack + i0 * kc, p.A + i * p.rsa + pc * p.csa, p.rsa, p.csa, rows, kc,
+                p.amask ? p.amask + i * p.amrs + pc * p.amcs : nullptr, p.amrs, p.amcs,
+                own_rowsum ? p.a_rowsum + i : nullptr);
+        };
+        if (lr > 0) pack(g.pack_a, 0, lr);
+        if (lr < mc) pack(g.pack_a_short, lr, mc - lr);
         // B micro-panel q of this K block: packed, or B itself (direct_b; the partial last panel
         // is packed once per K block into `edge`).
         auto bpanel = [&](int64_t q, int64_t& ldb) -> const T* {
@@ -367,16 +393,16 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
           ldb = NR;
           return edge;
         };
-        auto tile = [&](int64_t ir, int64_t q) {
+        auto tile = [&](int64_t ir, int64_t rows, GemmUkr ukr, int64_t q) {
           const int64_t j = jc + q * NR;
           const int nn = int(std::min(NR, jc + nc - j));
-          const int mm = int(std::min(MR, mc - ir));
+          const int mm = int(std::min(rows, mc - ir));
           const int64_t i = ic + ir;
           int64_t ldb;
           const T* bp = bpanel(q, ldb);
           const T* bptr = p.bias_kind == kBiasCol ? bias + j : p.bias_kind == kBiasRow ? bias + i : nullptr;
-          g.ukr(kc, apack + ir * kc, bp, ldb, p.C + i * p.rsc + j * p.csc, p.rsc, p.csc, mm, nn, load_c,
-                last ? p.bias_kind : kBiasNone, bptr, (last && p.relu) ? 1 : 0);
+          ukr(kc, apack + ir * kc, bp, ldb, p.C + i * p.rsc + j * p.csc, p.rsc, p.csc, mm, nn, load_c,
+              last ? p.bias_kind : kBiasNone, bptr, (last && p.relu) ? 1 : 0);
         };
         // One A micro-panel (MR x kc, in L1) against every B micro-panel of the block, streamed
         // from L2/L3, then the next A micro-panel: C is written row tile by row tile, along its
@@ -385,10 +411,13 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
         // C lines fall in the same L1 sets: 1 thread 1024^3 0.89x -> 0.98x and 2048^3 0.84x ->
         // 0.93x OpenBLAS (C++ harness calling both, interleaved medians, 17:57 UTC); the packing of B
         // one K block at a time (above) brought both to 0.98x.
-        const int64_t ntiles = ceil_div(mc, MR);
+        const int64_t nlong = ceil_div(lr, MR), ntiles = nlong + (lr < mc ? ceil_div(mc - lr, MRS) : 0);
         for (int64_t ti = 0; ti < ntiles; ++ti) {
-          const int64_t ir = (reverse ? ntiles - 1 - ti : ti) * MR;
-          for (int64_t q = q0; q < q1; ++q) tile(ir, q);
+          const int64_t t = reverse ? ntiles - 1 - ti : ti;
+          if (t < nlong)
+            for (int64_t q = q0; q < q1; ++q) tile(t * MR, MR, g.ukr, q);
+          else
+            for (int64_t q = q0; q < q1; ++q) tile(lr + (t - nlong) * MRS, MRS, g.ukr_short, q);
         }
       }
     }
