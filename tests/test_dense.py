@@ -248,8 +248,16 @@ def test_dense_errors():
         pk.dense(x, np.ones((4, 2)))
     with pytest.raises(ValueError, match=r"b must have shape \(2,\)"):
         pk.dense(x, W, np.ones(3))
-    with pytest.raises(ValueError, match="activation must be None or 'relu'"):
+    with pytest.raises(ValueError, match="activation must be None or 'relu', got 'tanh'"):
         pk.dense(x, W, activation="tanh")
+    with pytest.raises(ValueError, match="activation must be None or 'relu', got '\\\\ud800'"):
+        pk.dense(x, W, activation="\ud800")  # a lone surrogate: no UTF-8 copy of it exists
+    with pytest.raises(TypeError, match="activation must be None or 'relu', got int"):
+        pk.dense(x, W, activation=1)
+    with pytest.raises(TypeError, match=r"dense\(\) missing required argument 'W'"):
+        pk.dense(x)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bias'"):
+        pk.dense(x, W, bias=np.ones(2))
     with pytest.raises(ValueError, match="x must be 2-d"):
         pk.dense(np.ones(3), W)
     with pytest.raises(TypeError, match="int64"):

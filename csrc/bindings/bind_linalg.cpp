@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "array_cast.hpp"
+#include "fastcall.hpp"
 #include "pykernels/elementwise.hpp"
 #include "pykernels/gemm.hpp"
 #include "pykernels/parallel.hpp"
@@ -499,9 +500,9 @@ py::tuple matmul_backward_call(const py::handle& dout, const py::handle& a, cons
 bool parse_activation(const py::handle& act, const char* fn) {
   if (act.is_none()) return false;
   if (py::isinstance<py::str>(act)) {
-    const std::string s = act.cast<std::string>();
-    if (s == "relu") return true;
-    throw ValueError(std::string(fn) + ": activation must be None or 'relu', got '" + s + "'");
+    if (PyUnicode_CompareWithASCIIString(act.ptr(), "relu") == 0) return true;
+    // repr(), not a UTF-8 copy: a str with lone surrogates has none
+    throw ValueError(std::string(fn) + ": activation must be None or 'relu', got " + std::string(py::repr(act)));
   }
   throw TypeError(std::string(fn) + ": activation must be None or 'relu', got " + Py_TYPE(act.ptr())->tp_name);
 }
@@ -648,7 +649,9 @@ py::array gemm_naive_call(const py::handle& a, const py::handle& b) {
 }  // namespace
 
 void bind_linalg(py::module_& m) {
-  m.def("dot", &dot_call, py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
+  // dot, matmul and dense are raw METH_FASTCALL functions (fastcall.hpp): pybind11's dispatcher
+  // cost more per call than the kernel of a small product.
+  def_fast(m, "dot", {"a", "b", "out"}, 2, "(a, b, out=None)",
         R"pbdoc(Dot product of two arrays with ``np.dot``'s rules for every rank.
 
 vector . vector -> scalar (a NumPy scalar, like ``np.dot``), matrix . vector, vector . matrix,
@@ -670,8 +673,9 @@ True
 Traceback (most recent call last):
 ...
 ValueError: shapes (2,3) and (4,5) not aligned: 3 (dim 1) != 4 (dim 0)
-)pbdoc");
-  m.def("matmul", &matmul_call, py::arg("a"), py::arg("b"), py::arg("out") = py::none(),
+)pbdoc",
+        [](const py::handle* a) { return dot_call(a[0], a[1], a[2]); });
+  def_fast(m, "matmul", {"a", "b", "out"}, 2, "(a, b, out=None)",
         R"pbdoc(Matrix product with ``np.matmul`` (``@``) rules.
 
 Stacks of matrices broadcast; a 1-d ``a`` gets a 1 prepended and a 1-d ``b`` a 1 appended, removed
@@ -687,7 +691,8 @@ computed into a temporary first.
 (5, 2, 4)
 >>> float(pk.matmul(np.ones(3), np.ones(3)))
 3.0
-)pbdoc");
+)pbdoc",
+        [](const py::handle* a) { return matmul_call(a[0], a[1], a[2]); });
   m.def("dot_backward", &dot_backward_call, py::arg("dout"), py::arg("a"), py::arg("b"),
         R"pbdoc(Gradients of ``out = dot(a, b)``: returns ``(da, db)`` with the shapes of ``a`` and ``b``.
 
@@ -713,8 +718,7 @@ its gradient is summed over the broadcast axes (in a fixed order: deterministic)
 >>> da.shape, db.shape, float(db[0, 0])
 ((4, 2, 3), (3, 5), 8.0)
 )pbdoc");
-  m.def("dense", &dense_call, py::arg("x"), py::arg("W"), py::arg("b") = py::none(),
-        py::arg("activation") = py::none(), py::arg("out") = py::none(),
+  def_fast(m, "dense", {"x", "W", "b", "activation", "out"}, 2, "(x, W, b=None, activation=None, out=None)",
         R"pbdoc(Fused dense layer: ``relu(x @ W + b)`` (or ``x @ W + b`` without activation) in one GEMM.
 
 x is (M,K), W is (K,N), b is (N,) or None; activation is None or ``"relu"``. The bias and the relu
@@ -725,7 +729,8 @@ tile is still in registers, so there is no extra pass over the output.
 >>> x = np.array([[1.0, -2.0]], np.float32); W = np.eye(2, dtype=np.float32)
 >>> pk.dense(x, W, np.array([0.5, 0.5], np.float32), activation="relu")
 array([[1.5, 0. ]], dtype=float32)
-)pbdoc");
+)pbdoc",
+        [](const py::handle* a) { return dense_call(a[0], a[1], a[2], a[3], a[4]); });
   m.def("dense_backward", &dense_backward_call, py::arg("dy"), py::arg("x"), py::arg("W"), py::arg("y") = py::none(),
         py::arg("activation") = py::none(), py::arg("need_dx") = py::bool_(true), py::arg("dx") = py::none(),
         py::arg("dW") = py::none(), py::arg("db") = py::none(),

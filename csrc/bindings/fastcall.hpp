@@ -82,7 +82,10 @@ inline PyObject* fast_trampoline(PyObject* self, PyObject* const* args, Py_ssize
   } catch (const std::invalid_argument& e) {
     PyErr_SetString(PyExc_ValueError, e.what());
   } catch (const std::bad_alloc&) {
-    PyErr_NoMemory();
+    // As module.cpp's translator: a kernel's working memory (array allocations raise their own error).
+    PyErr_SetString(PyExc_MemoryError, "pykernels: out of memory allocating a kernel's working buffers");
+  } catch (const py::builtin_exception& e) {  // pybind11's own (py::cast_error, ...)
+    e.set_error();
   } catch (const std::exception& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
   }
