@@ -649,8 +649,8 @@ py::array gemm_naive_call(const py::handle& a, const py::handle& b) {
 }  // namespace
 
 void bind_linalg(py::module_& m) {
-  // dot, matmul and dense are raw METH_FASTCALL functions (fastcall.hpp): pybind11's dispatcher
-  // cost more per call than the kernel of a small product.
+  // dot, matmul, dense and dense_backward are raw METH_FASTCALL functions (fastcall.hpp): pybind11's
+  // dispatcher cost more per call than the kernel of a small product.
   def_fast(m, "dot", {"a", "b", "out"}, 2, "(a, b, out=None)",
         R"pbdoc(Dot product of two arrays with ``np.dot``'s rules for every rank.
 
@@ -731,9 +731,8 @@ tile is still in registers, so there is no extra pass over the output.
 array([[1.5, 0. ]], dtype=float32)
 )pbdoc",
         [](const py::handle* a) { return dense_call(a[0], a[1], a[2], a[3], a[4]); });
-  m.def("dense_backward", &dense_backward_call, py::arg("dy"), py::arg("x"), py::arg("W"), py::arg("y") = py::none(),
-        py::arg("activation") = py::none(), py::arg("need_dx") = py::bool_(true), py::arg("dx") = py::none(),
-        py::arg("dW") = py::none(), py::arg("db") = py::none(),
+  def_fast(m, "dense_backward", {"dy", "x", "W", "y", "activation", "need_dx", "dx", "dW", "db"}, 3,
+        "(dy, x, W, y=None, activation=None, need_dx=True, dx=None, dW=None, db=None)",
         R"pbdoc(Gradients of :func:`dense`: returns ``(dx, dW, db)``.
 
 With ``activation="relu"`` the mask ``y > 0`` (y = the forward output) is applied to ``dy`` while
@@ -751,7 +750,9 @@ inputs), which are overwritten and returned, so a training loop allocates nothin
 ((4, 3), (3, 2), [4.0, 4.0])
 >>> pk.dense_backward(np.ones((4, 2)), x, W, need_dx=False)[0] is None
 True
-)pbdoc");
+)pbdoc",
+        [](const py::handle* a) { return dense_backward_call(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]); },
+        {{"need_dx", py::bool_(true)}});
   m.def("_gemm_naive", &gemm_naive_call, py::arg("a"), py::arg("b"), "Reference triple-loop GEMM (2-d only).");
   m.def(
       "_fma_peak_gflops",

@@ -3,13 +3,15 @@
 // Why: pybind11's generic dispatcher costs ~0.5 us per keyword argument and allocates per call
 // (pybind11 #1227, #2005); for a 1e3-element add that is more than the kernel and more than NumPy's
 // whole ufunc call. These functions parse their (few) arguments themselves: positional or keyword,
-// by name, with defaults of None. Exceptions are translated as in module.cpp.
+// by name, with defaults (None unless given). Exceptions are translated as in module.cpp.
 #pragma once
 
 #include <pybind11/pybind11.h>
 
 #include <functional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pykernels/common.hpp"
@@ -20,10 +22,13 @@ namespace py = pybind11;
 
 using FastImpl = std::function<py::object(const py::handle* args)>;
 
+constexpr size_t kMaxFastParams = 12;  // def_fast refuses more
+
 struct FastFunction {
   std::string name;
   std::vector<std::string> params;  // parameter names, in positional order
-  int required;                     // the first `required` are mandatory; the rest default to None
+  int required;                     // the first `required` are mandatory; the rest have defaults
+  std::vector<py::object> defaults;  // per parameter: its default (None unless def_fast was given one)
   FastImpl impl;
   PyMethodDef def;
   std::string doc;  // "name(sig)\n--\n\n" + docstring, so inspect.signature() works
@@ -32,7 +37,7 @@ struct FastFunction {
 inline PyObject* fast_trampoline(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   auto* f = static_cast<FastFunction*>(PyCapsule_GetPointer(self, nullptr));
   const size_t np = f->params.size();
-  PyObject* slots[8] = {nullptr};
+  PyObject* slots[kMaxFastParams] = {nullptr};
   if (size_t(nargs) > np) {
     PyErr_Format(PyExc_TypeError, "%s() takes at most %d positional arguments (%d given)", f->name.c_str(), int(np),
                  int(nargs));
@@ -58,7 +63,7 @@ inline PyObject* fast_trampoline(PyObject* self, PyObject* const* args, Py_ssize
       slots[j] = args[nargs + k];
     }
   }
-  py::handle h[8];
+  py::handle h[kMaxFastParams];
   for (size_t j = 0; j < np; ++j) {
     if (!slots[j]) {
       if (int(j) < f->required) {
@@ -66,7 +71,7 @@ inline PyObject* fast_trampoline(PyObject* self, PyObject* const* args, Py_ssize
                      f->params[j].c_str(), int(j) + 1);
         return nullptr;
       }
-      h[j] = Py_None;
+      h[j] = f->defaults[j];
     } else {
       h[j] = slots[j];
     }
@@ -93,12 +98,19 @@ inline PyObject* fast_trampoline(PyObject* self, PyObject* const* args, Py_ssize
 }
 
 // Adds `name` to module m. `signature` is the text signature without the name, e.g. "(x1, x2, out=None)".
+// `defaults`: (parameter, value) for the optional parameters whose default is not None.
 inline void def_fast(py::module_& m, const char* name, std::vector<std::string> params, int required,
-                     const char* signature, const char* doc, FastImpl impl) {
+                     const char* signature, const char* doc, FastImpl impl,
+                     const std::vector<std::pair<std::string, py::object>>& defaults = {}) {
   auto* f = new FastFunction();  // lives as long as the process (module functions are never freed)
   f->name = name;
   f->params = std::move(params);
   f->required = required;
+  if (f->params.size() > kMaxFastParams) throw std::logic_error(std::string("def_fast: too many parameters: ") + name);
+  f->defaults.assign(f->params.size(), py::none());
+  for (const auto& [param, value] : defaults)
+    for (size_t j = 0; j < f->params.size(); ++j)
+      if (f->params[j] == param) f->defaults[j] = value;
   f->impl = std::move(impl);
   f->doc = std::string(name) + signature + "\n--\n\n" + doc;
   f->def = PyMethodDef{f->name.c_str(), reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_trampoline)),
