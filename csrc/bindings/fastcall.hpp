@@ -108,9 +108,13 @@ inline void def_fast(py::module_& m, const char* name, std::vector<std::string> 
   f->required = required;
   if (f->params.size() > kMaxFastParams) throw std::logic_error(std::string("def_fast: too many parameters: ") + name);
   f->defaults.assign(f->params.size(), py::none());
-  for (const auto& [param, value] : defaults)
-    for (size_t j = 0; j < f->params.size(); ++j)
-      if (f->params[j] == param) f->defaults[j] = value;
+  for (const auto& [param, value] : defaults) {
+    size_t j = 0;
+    while (j < f->params.size() && f->params[j] != param) ++j;
+    if (j == f->params.size())  // a misspelt name would otherwise leave the default None, silently
+      throw std::logic_error(std::string("def_fast: ") + name + " has no parameter '" + param + "'");
+    f->defaults[j] = value;
+  }
   f->impl = std::move(impl);
   f->doc = std::string(name) + signature + "\n--\n\n" + doc;
   f->def = PyMethodDef{f->name.c_str(), reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_trampoline)),
