@@ -49,6 +49,9 @@ def pytest_addoption(parser):
     g.addoption("--bench-sizes", default=None, help=f"comma-separated element counts (default {DEFAULT_SIZES})")
     g.addoption("--bench-threads", type=int, default=None, help="threads for 'all' (default: all cores)")
     g.addoption("--bench-no-stream", action="store_true", help="skip the STREAM-style bandwidth measurement")
+    g.addoption("--bench-progress", action="store_true",
+                help="one line per benchmark: count, name, time taken and an estimate of the time left "
+                     "(to the file descriptor in PK_BENCH_PROGRESS_FD when set, else to the terminal)")
 
 
 def bench_sizes(config) -> list[int]:
@@ -129,8 +132,8 @@ WARM_SECONDS = float(os.environ.get("PK_BENCH_WARM", "0.15"))
 
 def warm(fn, config) -> None:
     """Call fn repeatedly for WARM_SECONDS before it is timed. The first ~0.1 s of 2-thread calls
-    after a pause (or after 1-thread benchmarks) run slower on this VM (the idle vCPU is woken and
-    its worker thread rescheduled): (128,512)x(512,10) dense, 2 threads, median of a 0.2 s
+    after a pause (or after 1-thread benchmarks) can run slower on a virtual machine (the idle vCPU is
+    woken and its worker thread rescheduled): (128,512)x(512,10) dense, 2 threads, median of a 0.2 s
     benchmark 12.0 us without this, 7.4 us with it, and 7.7 us when timed for 2 s."""
     if config.getoption("benchmark_disable"):
         return
@@ -181,7 +184,60 @@ def pytest_benchmark_update_machine_info(config, machine_info):
                                                           "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "PYKERNELS_ISA")}
 
 
-# ---- STREAM-style bandwidth, measured once per session after the benchmarks ----------------------
+# ---- progress: one line per benchmark ------------------------------------------------------------
+
+
+class _Progress:
+    """Prints ``[ 12/150] 0:14 left  bench_dot.py::test_dot[square256-numpy-1]  0.41 s`` after each
+    benchmark. The estimate of the time left is the mean time per benchmark so far times the number
+    left (skipped cases count as done, so it falls back as they pass)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.total = 0
+        self.done = 0
+        self.t0 = None
+        self.item_start = None
+        fd = os.environ.get("PK_BENCH_PROGRESS_FD")
+        self.fd = int(fd) if fd else None
+
+    def _write(self, line: str) -> None:
+        if self.fd is not None:
+            try:
+                os.write(self.fd, (line + "\n").encode())
+                return
+            except OSError:
+                self.fd = None
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line(line)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session):
+        self.total = len(session.items)
+        self.t0 = time.perf_counter()
+        self._write(f"[{0:>{len(str(self.total))}}/{self.total}] collected {self.total} benchmarks")
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.item_start = time.perf_counter()
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.done += 1
+        now = time.perf_counter()
+        took = now - (self.item_start or now)
+        left = (now - self.t0) / self.done * (self.total - self.done) if self.t0 else 0.0
+        w = len(str(self.total))
+        name = nodeid.split("::", 1)[-1] if "::" in nodeid else nodeid
+        self._write(f"[{self.done:>{w}}/{self.total}] {int(left) // 60}:{int(left) % 60:02d} left  "
+                    f"{os.path.basename(nodeid.split('::', 1)[0])}::{name}  {took:.2f} s")
+
+
+def pytest_configure(config):
+    if config.getoption("--bench-progress", default=False):
+        config.pluginmanager.register(_Progress(config), "pk-bench-progress")
+
+
+# ---- STREAM-style bandwidth, measured once per pytest run after the benchmarks ----------------------
 
 
 def _stream(config):

@@ -60,7 +60,7 @@ def _median(v: list[float]) -> float:
 
 def merge(datas: list[dict]) -> dict:
     """Several runs of the same suite as one: each benchmark's median becomes the median over the
-    runs of its per-run medians (a slow period of the shared VM in one run then moves no figure),
+    runs of its per-run medians (a slow period of the machine in one run then moves no figure),
     the FMA peak and each STREAM figure (a best of several repetitions within its run) likewise."""
     if len(datas) == 1:
         return datas[0]
@@ -152,12 +152,19 @@ def machine_block(data: dict, json_path: str) -> list[str]:
     return lines
 
 
-def render(data: dict, json_path: str) -> str:
+def render(data: dict, json_path: str, machine: bool = True, stream: list | None = None) -> str:
+    """The element-wise table (and the STREAM table). ``machine=False``: without the machine lines
+    (bench/summary.py puts them once at the top of RESULTS.md); ``stream``: the STREAM records to
+    compare with (default: the ones stored in the JSON)."""
     table = rows_from(data)
-    stream = data.get("stream")
+    stream = stream if stream is not None else data.get("stream")
     out = ["### Element-wise kernels", ""]
-    out += machine_block(data, json_path)
-    out += ["", "| op | dtype | N | out= | NumPy | pk 1 thr | pk all | torch | naive | pk vs NumPy | "
+    if machine:
+        out += machine_block(data, json_path) + [""]
+    out += ["Median time per call of each implementation (`pk 1 thr`, `pk all`: pykernels on one thread and "
+            "on all); `pk vs X`: X's time / pykernels' on all threads (> 1: pykernels faster); `pk GB/s`: bytes "
+            "each call must move / time, and as a share of the STREAM figure at the closest array size.", "",
+            "| op | dtype | N | out= | NumPy | pk 1 thr | pk all | torch | naive | pk vs NumPy | "
                 "pk vs torch | pk vs naive | pk GB/s | % STREAM |",
             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
@@ -186,13 +193,13 @@ def render(data: dict, json_path: str) -> str:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import stream as stream_mod
 
-        out += ["", "STREAM-style bandwidth measured in the same session (float64, best of several repetitions"
+        out += ["", "STREAM-style bandwidth measured in the same run (float64, best of several repetitions"
                 + ("; the median of that over the runs" if "runs" in data else "") + "; "
                 "bytes counted as in STREAM, bench/stream.py):", "", stream_mod.format_table(stream)]
     return "\n".join(out) + "\n"
 
 
-def render_dot(data: dict, json_path: str) -> str:
+def render_dot(data: dict, json_path: str, machine: bool = True, fma_peak: dict | None = None) -> str:
     """Matrix products (bench_dot.py): GFLOP/s per implementation and thread count, the ratio to
     NumPy/OpenBLAS at the same thread count, and pykernels' share of the FMA peak measured in the
     same run (test_fma_peak)."""
@@ -218,8 +225,11 @@ def render_dot(data: dict, json_path: str) -> str:
     impls = [i for i in ("numpy", "pykernels", "pk-bare", "torch", "naive")
              if any(i == k[0] for r in rows.values() for k in r)]
     bare = "pk-bare" in impls
+    if fma_peak:
+        peak = dict(fma_peak)
     out = ["### Matrix products (dot, matmul, fused dense)", ""]
-    out += machine_block(data, json_path)[:1] + machine_block(data, json_path)[2:]
+    if machine:
+        out += machine_block(data, json_path)[:1] + machine_block(data, json_path)[2:]
     if peak:
         out.append(f"- FMA peak measured in the same run{'s (median)' if 'runs' in data else ''} (independent FMA "
                    "chains, `_core._fma_peak_gflops`): "
@@ -230,7 +240,11 @@ def render_dot(data: dict, json_path: str) -> str:
         head += " | " + " | ".join(f"pk time / bare {t}t" for t in threads)
     head += " |"
     ncols = len(threads) * len(impls) + (3 if bare else 2) * len(threads)
-    out += ["", "GFLOP/s (median time in parentheses; pk-bare: the fused layer's GEMMs alone, pykernels):", "",
+    out += ["", "GFLOP/s of each implementation at each thread count (`1t`, `2t`), median time in parentheses; "
+            "`pk/NumPy`: NumPy's time / pykernels' (> 1: pykernels faster); `pk % peak`: pykernels' GFLOP/s as a "
+            "share of the FMA peak"
+            + ("; `pk-bare`: the fused layer's GEMMs alone in pykernels, and `pk time / bare` the fused layer's "
+               "time over theirs (1.00: the bias, activation and column sums cost nothing)" if bare else "") + ":", "",
             head, "|---|---|" + "---:|" * ncols]
     for key in sorted(rows, key=lambda k: (list(rows).index(k))):
         r, fl = rows[key], flops_of[key]

@@ -1,0 +1,139 @@
+"""The main job's report (bench/run.py, bench/summary.py) on small synthetic pytest-benchmark JSON:
+the verdict per family, the disturbance notice, the plots and RESULTS.md. No benchmark is run."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import pytest
+
+BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+summary = pytest.importorskip("summary")
+
+
+def _b(name, median, **extra):
+    return {"name": name, "stats": {"median": median}, "extra_info": extra}
+
+
+def _ew(scale_pk=1.0):
+    bs = []
+    for op in ("relu", "add", "sum_to"):
+        for size in (1000, 1_000_000):
+            nbytes = 8 * size
+            bs.append(_b(f"{op}-np-{size}", 2e-9 * size + 1e-6, op=op, dtype="f32", size=size, variant="new",
+                         impl="numpy", bytes=nbytes))
+            bs.append(_b(f"{op}-pk-{size}", scale_pk * (1e-9 * size + 0.5e-6), op=op, dtype="f32", size=size,
+                         variant="new", impl="pykernels-all", bytes=nbytes))
+            bs.append(_b(f"{op}-pk1-{size}", 1e-9 * size + 0.5e-6, op=op, dtype="f32", size=size, variant="new",
+                         impl="pykernels-1t", bytes=nbytes))
+    return {"machine_info": {"bench_threads": 2}, "datetime": "x", "benchmarks": bs}
+
+
+def _dot():
+    bs = []
+    for case, flops in (("square1024", 2 * 1024**3), ("mnist_X.W", 2 * 128 * 784 * 512), ("dense784x512_forward", 1e8)):
+        for t in (1, 2):
+            bs.append(_b(f"{case}-np-{t}", flops / (50e9 * t), flops=flops, threads=t, impl="numpy", case=case,
+                         dtype="float32"))
+            bs.append(_b(f"{case}-pk-{t}", flops / (80e9 * t), flops=flops, threads=t, impl="pykernels", case=case,
+                         dtype="float32"))
+    bs.append(_b("fma1", 0.1, impl="fma_peak", threads=1, peak_gflops=100.0))
+    bs.append(_b("fma2", 0.1, impl="fma_peak", threads=2, peak_gflops=200.0))
+    return {"machine_info": {"bench_threads": 2}, "datetime": "x", "benchmarks": bs}
+
+
+def _train():
+    return {"machine_info": {"bench_threads": 2}, "datetime": "x",
+            "benchmarks": [_b("test_train_step[native]", 2e-3, gflop_per_step=0.21),
+                           _b("test_train_step[numpy]", 5e-3, gflop_per_step=0.21)]}
+
+
+STREAM = [{"kernel": "triad", "impl": "pykernels", "threads": 2, "array_mb": mb, "bytes": 1, "seconds": 1,
+           "GBps": g} for mb, g in ((4, 100.0), (40, 40.0))]
+
+
+def _run(quiet=True):
+    fma = {"1": 100.0, "2": 200.0}
+    probes = [{"fma_gflops": fma, "stream_gbps": 40.0, "loadavg": [0.1, 0.1, 0.1]}] * 3
+    if not quiet:
+        probes = probes[:2] + [{"fma_gflops": {"1": 60.0, "2": 90.0}, "stream_gbps": 20.0, "loadavg": [3, 1, 1]}]
+    return {"command": "python bench/run.py --quick", "mode": "quick", "repeat": 1, "threads": 2, "cores": 2,
+            "date": "2030-01-01T00:00+00:00", "loadavg_start": [0.1 if quiet else 3.0, 0.1, 0.1],
+            "machine": {"cpu_model": "Test CPU 9000", "cores": 2, "caches": {"L1d": 32 << 10, "L2": 1 << 20,
+                                                                             "L3": 32 << 20}},
+            "stream": STREAM, "probes": probes,
+            "cpu": {"wall": 10.0, "others": 0.1 if quiet else 12.0, "steal": 0.0}}
+
+
+def _write_dir(d: pathlib.Path, quiet=True):
+    for name, data in (("run.json", _run(quiet)), ("elementwise-1.json", _ew()), ("dot-1.json", _dot()),
+                       ("train-1.json", _train())):
+        (d / name).write_text(json.dumps(data))
+    return d
+
+
+def test_verdict_per_family(tmp_path):
+    res = summary.build(summary.load_dir(str(_write_dir(tmp_path))))
+    fam = {f["family"]: f for f in res["families"]}
+    assert list(fam) == summary.FAMILIES
+    assert fam["GEMM"]["vs_numpy"] == pytest.approx(1.6)
+    assert fam["training step"]["vs_numpy"] == pytest.approx(2.5)
+    assert fam["GEMM"]["limit"] == pytest.approx(0.8)  # 160 GFLOP/s of 200 on 2 threads
+    assert fam["training step"]["limit"] == pytest.approx(0.21 / 2e-3 / 200)
+    # element-wise at 1e6 elements: 8 MB moved in 1 ms + 0.5 us -> ~8 GB/s of the 4 MB STREAM figure (100)
+    assert fam["element-wise"]["limit"] == pytest.approx(8e6 / (1e-3 + 0.5e-6) / 1e9 / 100, rel=1e-6)
+    assert fam["element-wise"]["limit_scope"] == ">= 1e6 elements"
+    assert fam["GEMM"]["vs_torch"] is None
+    assert not res["disturbance"]["disturbed"], res["disturbance"]
+    text = summary.console_text(res, "somewhere.md")
+    for f in summary.FAMILIES:
+        assert f in text
+    assert "1.60x" in text and "80%" in text and "DISTURBED" not in text and "somewhere.md" in text
+    assert len(text.splitlines()) < 30  # read in ten seconds
+
+
+def test_disturbed_run_says_so(tmp_path):
+    res = summary.build(summary.load_dir(str(_write_dir(tmp_path, quiet=False))))
+    d = res["disturbance"]
+    assert d["disturbed"]
+    joined = " ".join(d["reasons"])
+    assert "load average" in joined and "FMA probe" in joined and "other processes used 1.20 of the 2 cores" in joined
+    assert "DISTURBED RUN" in summary.console_text(res, "x")
+    # the limit is the best probe, not the disturbed one
+    assert res["peak"] == {1: 100.0, 2: 200.0}
+
+
+def test_results_markdown_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "run").mkdir()
+    d = _write_dir(tmp_path / "run")
+    data = summary.load_dir(str(d))
+    res = summary.build(data, str(tmp_path / "plots"))
+    names = sorted(pathlib.Path(p).name for p in res["plots"])
+    assert names == ["limits.png", "speedup.png", "speedup_elementwise.png", "speedup_matrix.png"]
+    for p in res["plots"]:
+        assert pathlib.Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = tmp_path / "RESULTS.md"
+    md = summary.results_markdown(res, data, str(results))
+    lines = md.splitlines()
+    assert lines[0] == "# Benchmark results"
+    order = [md.index(s) for s in ("## Machine", "Test CPU 9000", "## Run", "python bench/run.py --quick",
+                                   "2030-01-01", "## Verdict", "## Plots", "## Tables")]
+    assert order == sorted(order)
+    assert "L3 32 MiB" in md and "--quick run" in md
+    assert "](plots/speedup.png)" in md
+    assert len(lines) < 300
+
+
+def test_run_py_cpu_accounting():
+    import run
+
+    a = {"busy": 100.0, "steal": 1.0, "own": 5.0, "wall": 0.0}
+    b = {"busy": 130.0, "steal": 2.0, "own": 25.0, "wall": 10.0}
+    assert run.cpu_delta(a, b) == {"wall": 10.0, "others": 10.0, "steal": 1.0}
+    assert run.cpu_delta({"own": 0, "wall": 0.0}, {"own": 1, "wall": 2.0}) == {"wall": 2.0}
+    t = run.cpu_times()
+    assert t["own"] >= 0 and "wall" in t
