@@ -14,9 +14,11 @@
 
 Training step: forward through the layers (each writes into its reused buffer), the loss, backward in
 reverse order (grads written in place; the first layer computes no input gradient), then one fused
-optimizer pass per parameter. With a softmax output and a cross-entropy loss on probabilities (the
-book's model), the softmax and the loss are fused into one kernel on the logits, as Keras does on its
-TensorFlow backend: the loss equals Keras's up to Keras's clipping of probabilities to [1e-7, 1-1e-7].
+optimizer pass per parameter. A NaN or infinite loss ends the step before the backward pass, so that
+step's update is never applied (``fit`` then raises ``FloatingPointError``). With a softmax output and
+a cross-entropy loss on probabilities (the book's model), the softmax and the loss are fused into one
+kernel on the logits, as Keras does on its TensorFlow backend: the loss equals Keras's up to Keras's
+clipping of probabilities to [1e-7, 1-1e-7].
 """
 
 from __future__ import annotations
@@ -59,6 +61,32 @@ class History:
         return f"History(epochs={len(self.epoch)}, last={last})"
 
 
+def _first_nonfinite_row(a: np.ndarray) -> int | None:
+    """Index of the first row of float ``a`` holding NaN or infinity, or None: one pass over ``a``, in
+    row blocks (no full-size boolean temporary: that would be 47 MB for MNIST)."""
+    step = 8192
+    for r in range(0, len(a), step):
+        finite = np.isfinite(a[r:r + step])
+        if not finite.all():
+            return r + int(np.argwhere(~finite)[0][0])
+    return None
+
+
+def _check_finite(a: np.ndarray, orig: np.ndarray, who: str, what: str, plural: bool = False) -> None:
+    """ValueError naming the first sample of ``a`` (``orig`` converted) with NaN or infinity; a value
+    that was finite in ``orig`` and overflowed in the conversion is reported as such."""
+    if a.dtype.kind != "f":
+        return
+    r = _first_nonfinite_row(a)
+    if r is None:
+        return
+    if orig.dtype.kind == "f" and np.isfinite(orig[r]).all():
+        v = orig[r].ravel()[int(np.argwhere(~np.isfinite(a[r].ravel()))[0][0])]
+        raise ValueError(f"{who}: {what} {'hold' if plural else 'holds'} {v.item()!r} at sample {r}, which "
+                         f"overflows {a.dtype} (the model's dtype); rescale the data")
+    raise ValueError(f"{who}: {what} {'contain' if plural else 'contains'} NaN or infinity (first at sample {r})")
+
+
 def _as_float_features(x, dtype, who: str) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
@@ -66,15 +94,10 @@ def _as_float_features(x, dtype, who: str) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"{who}: x must be 2-d (samples, features), got shape {x.shape}; "
                          f"reshape it, e.g. x.reshape(len(x), -1)")
-    x = np.ascontiguousarray(x, dtype=dtype)  # one conversion per call, never per batch
-    if x.dtype.kind == "f":
-        step = 8192  # in row blocks: no full-size boolean temporary (47 MB for MNIST)
-        for a in range(0, len(x), step):
-            finite = np.isfinite(x[a:a + step])
-            if not finite.all():
-                r = a + int(np.argwhere(~finite)[0][0])
-                raise ValueError(f"{who}: x contains NaN or infinity (first at sample {r})")
-    return x
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, as a ValueError
+        xc = np.ascontiguousarray(x, dtype=dtype)  # one conversion per call, never per batch
+    _check_finite(xc, x, who, "x")
+    return xc
 
 
 class Sequential:
@@ -205,21 +228,32 @@ class Sequential:
             raise RuntimeError("fit: layers were added after compile(); call model.compile(...) again (the "
                                "optimizer's state belongs to the old list of parameters)")
 
-    def _prepare_x(self, x, who: str) -> np.ndarray:
+    def _prepare_x(self, x, who: str, *, build: bool = True, input_dim: int | None = None) -> np.ndarray:
+        """``x`` as a contiguous array of the model's dtype, checked (numeric, 2-d, finite, the model's
+        number of features, or ``input_dim`` for a model not built yet). ``build=False`` leaves an
+        unbuilt model unbuilt (``fit`` builds only once every argument has been checked)."""
         x = _as_float_features(x, self.dtype, who)
-        d = self.input_dim
+        d = self.input_dim if self.input_dim is not None else input_dim
         if d is not None and x.shape[1] != d:
             raise ValueError(f"{who}: the model expects {d} input features, got {x.shape[1]} (x shape {x.shape})")
-        if not self.built:
+        if build and not self.built:
             self.build(x.shape[1])
         return x
 
-    def _prepare_y(self, y, n: int, who: str) -> np.ndarray:
+    def _output_dim_for(self, input_dim: int) -> int:
+        d = self.input_dim if self.input_dim is not None else input_dim
+        for l in self.layers:
+            d = l.output_dim(d)
+        return d
+
+    def _prepare_y(self, y, n: int, who: str, input_dim: int | None = None) -> np.ndarray:
+        """Labels (int64 class indices in [0, outputs)) or targets ((n, outputs), the model's dtype,
+        finite) for ``n`` samples; ``input_dim`` stands in for an unbuilt model's input size."""
         y = np.asarray(y)
         if y.shape[:1] != (n,):
             raise ValueError(f"{who}: x and y have different lengths: {n} samples in x, "
                              f"{y.shape[0] if y.ndim else 'scalar'} in y")
-        C = self.output_dim
+        C = self._output_dim_for(input_dim) if input_dim is not None else self.output_dim
         if self.loss.sparse:
             if y.ndim == 2 and y.shape[1] == 1:
                 y = y[:, 0]
@@ -227,28 +261,37 @@ class Sequential:
                 raise ValueError(f"{who}: sparse labels must be 1-d class indices, got shape {y.shape} "
                                  f"(use loss='categorical_crossentropy' for one-hot labels)")
             if y.dtype.kind == "f":
-                if not np.isfinite(y).all():
-                    raise ValueError(f"{who}: labels contain NaN or infinity")
-                if np.any(y != np.round(y)):
-                    raise ValueError(f"{who}: labels must be integer class indices")
+                r = _first_nonfinite_row(y)
+                if r is not None:
+                    raise ValueError(f"{who}: labels contain NaN or infinity (first at index {r}: {y[r].item()})")
+                frac = np.flatnonzero(y != np.round(y))
+                if frac.size:
+                    i = int(frac[0])
+                    raise ValueError(f"{who}: labels must be integer class indices, got {y[i].item()!r} "
+                                     f"at index {i}")
             elif y.dtype.kind not in "iub":
                 raise TypeError(f"{who}: labels must be integer class indices, got dtype {y.dtype}")
-            y = np.ascontiguousarray(y, dtype=np.int64)
             if y.size:
-                bad = np.flatnonzero((y < 0) | (y >= C))
+                # in the labels' own dtype: a uint64 label >= 2**63 (or a float one beyond int64) would
+                # wrap to a negative number in int64
+                bad = np.flatnonzero((y >= C) if y.dtype.kind in "ub" else (y < 0) | (y >= C))
                 if bad.size:
                     i = int(bad[0])
-                    raise ValueError(f"{who}: label {int(y[i])} at index {i} is out of range for the model's "
+                    v = y[i].item()  # a Python int or float: exact, whatever the dtype
+                    v = int(v) if abs(v) < 2**64 else v
+                    raise ValueError(f"{who}: label {v} at index {i} is out of range for the model's "
                                      f"{C} outputs (expected 0 <= label < {C})")
-            return y
+            return np.ascontiguousarray(y, dtype=np.int64)
         if y.ndim == 1 and C == 1:
             y = y[:, None]  # Keras expands (n,) targets of a one-output model to (n, 1)
         if y.ndim != 2 or y.shape[1] != C:
             raise ValueError(f"{who}: targets must have shape ({n}, {C}), got {y.shape}")
-        y = np.ascontiguousarray(y, dtype=self.dtype)
-        if not np.isfinite(y).all():
-            raise ValueError(f"{who}: targets contain NaN or infinity")
-        return y
+        if y.dtype.kind not in "biuf":
+            raise TypeError(f"{who}: targets must be numeric, got dtype {y.dtype}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            yc = np.ascontiguousarray(y, dtype=self.dtype)
+        _check_finite(yc, y, who, "targets", plural=True)
+        return yc
 
     def _forward_logits(self, x: np.ndarray, fused: bool) -> np.ndarray:
         h = x
@@ -286,14 +329,25 @@ class Sequential:
         tt = t if t.ndim == 1 else t.argmax(axis=1)
         return int(np.count_nonzero(pred == tt))
 
-    def train_on_batch(self, x: np.ndarray, t: np.ndarray) -> tuple[float, int]:
-        """One training step on a prepared batch (float, contiguous; int64 labels). Returns (loss, #correct)."""
-        fused = self._fused()
+    def _train_step(self, x: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, int]:
+        """Forward, loss, and (only if the loss is finite) backward and the optimizer's update.
+        Returns (loss, #correct); with a NaN or infinite loss nothing is changed: no gradient is
+        computed and the weights and the optimizer's state stay as they were."""
         z = self._forward_logits(x, fused)
         loss, dz = self._loss_and_grad(z, t, fused)
+        if not math.isfinite(loss):  # one scalar test per step, before anything is written
+            return loss, 0
         correct = self._correct(z, t) if self.metrics else 0
         self._backward(dz, fused)
         self.optimizer.update(self.params, self.grads)
+        return loss, correct
+
+    def train_on_batch(self, x: np.ndarray, t: np.ndarray) -> tuple[float, int]:
+        """One training step on a prepared batch (float, contiguous; int64 labels). Returns (loss, #correct).
+        A NaN or infinite loss raises ``FloatingPointError`` and the step is not applied."""
+        loss, correct = self._train_step(x, t, self._fused())
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"train_on_batch: the loss is {loss}; the step was not applied")
         return loss, correct
 
     # -- DLFS2 model protocol (Trainer) ---------------------------------------------------------
@@ -323,16 +377,29 @@ class Sequential:
             validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1) -> History:
         """Train for ``epochs`` passes over (x, y); returns a :class:`History`. Keras's semantics:
         ``batch_size=None`` is 32; ``validation_split`` takes the last samples (before shuffling), from
-        ``floor(n * (1 - validation_split))`` on, as Keras splits. A loss that becomes NaN or infinite
-        stops training with ``FloatingPointError`` (Keras would go on with NaN weights)."""
+        ``floor(n * (1 - validation_split))`` on, as Keras splits.
+
+        Bad data is refused before the first step, with the model left exactly as it was (weights,
+        optimizer state, random generator; an unbuilt model stays unbuilt): x and y (and
+        ``validation_data``) of different lengths, NaN or infinity in x or in float targets (a value
+        that overflows the model's dtype included), class labels outside ``[0, outputs)``, targets of
+        the wrong shape. The finiteness check reads x once per call (in blocks, no full-size temporary).
+
+        A loss that becomes NaN or infinite stops training with ``FloatingPointError`` (Keras would go
+        on with NaN weights). The step that produced it is not applied: the weights and the optimizer's
+        state are those after the previous step (as they were before the call, if it is the first
+        step); the steps before it stay applied. The error's ``history`` attribute is the
+        :class:`History` of the epochs completed before it. A finite loss with a gradient that
+        overflows is not detected until the next step's loss (the gradients are not scanned)."""
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
         if int(epochs) < 0 or int(batch_size) <= 0:
             raise ValueError(f"fit: epochs must be >= 0 and batch_size > 0, got {epochs} and {batch_size}")
         if not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
-        x = self._prepare_x(x, "fit")
-        y = self._prepare_y(y, len(x), "fit")
+        # every argument is checked before the model is built or trained
+        x = self._prepare_x(x, "fit", build=False)
+        y = self._prepare_y(y, len(x), "fit", input_dim=x.shape[1])
         if validation_split and validation_data is None:
             split_at = int(math.floor(len(x) * (1.0 - float(validation_split))))
             if split_at in (0, len(x)):
@@ -342,13 +409,21 @@ class Sequential:
             validation_data = (x[split_at:], y[split_at:])
             x, y = x[:split_at], y[:split_at]
         if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a tuple (x_val, y_val)")
-            xv = self._prepare_x(validation_data[0], "fit(validation_data)")
-            yv = self._prepare_y(validation_data[1], len(xv), "fit(validation_data)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError(f"fit: validation_data must be a tuple (x_val, y_val), got "
+                                 f"{type(validation_data).__name__}"
+                                 + (f" of length {len(validation_data)}"
+                                    if isinstance(validation_data, (tuple, list)) else ""))
+            xv = self._prepare_x(validation_data[0], "fit(validation_data)", build=False, input_dim=x.shape[1])
+            yv = self._prepare_y(validation_data[1], len(xv), "fit(validation_data)", input_dim=x.shape[1])
+            if len(xv) == 0:
+                raise ValueError("fit(validation_data): no validation samples")
         n = len(x)
         if n == 0:
             raise ValueError("fit: no training samples")
+        if not self.built:
+            self.build(x.shape[1])
+        fused = self._fused()
         bs = int(batch_size)
         steps = (n + bs - 1) // bs
         hist = History()
@@ -370,10 +445,13 @@ class Sequential:
                     idx = order[a:b]
                     xb = np.take(x, idx, axis=0, mode="clip", out=self._buf("xb", (b - a, x.shape[1]), x.dtype))
                     yb = np.take(y, idx, axis=0, mode="clip", out=self._buf("yb", (b - a, *y.shape[1:]), y.dtype))
-                loss, c = self.train_on_batch(xb, yb)
-                if not np.isfinite(loss):
-                    raise FloatingPointError(f"fit: the loss became {loss} at epoch {epoch + 1}, step {s + 1}; "
-                                             f"lower the learning rate or check the data")
+                loss, c = self._train_step(xb, yb, fused)
+                if not math.isfinite(loss):
+                    err = FloatingPointError(
+                        f"fit: the loss became {loss} at epoch {epoch + 1}, step {s + 1} (that step was not "
+                        f"applied); lower the learning rate or check the data")
+                    err.history = hist
+                    raise err
                 loss_sum += loss * (b - a)
                 correct += c
                 seen += b - a

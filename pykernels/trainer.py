@@ -32,11 +32,13 @@ The model is anything with the DLFS2 protocol: ``forward(x, t) -> loss``, ``back
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
 from . import optimizers as optimizers_mod
+from .models import Sequential, _first_nonfinite_row
 
 __all__ = ["Trainer", "clip_grads", "remove_duplicate"]
 
@@ -88,18 +90,33 @@ class Trainer:
 
     def fit(self, x, t, max_epoch: int = 10, batch_size: int = 32, max_grad: float | None = None,
             eval_interval: int | None = 20) -> None:
+        """``max_epoch`` passes of ``len(x) // batch_size`` shuffled batches. Before the first step: x and
+        t of different lengths, NaN or infinity in float x or t, and (for a compiled
+        :class:`~pykernels.models.Sequential`) everything its ``fit`` refuses, are a ValueError with the
+        model and optimizer untouched. A NaN or infinite loss raises ``FloatingPointError`` before that
+        step's backward pass and update: the weights and the optimizer's state are those after the
+        previous step, and ``loss_list`` holds only finite averages."""
         x = np.asarray(x)
         t = np.asarray(t)
         if len(x) != len(t):
             raise ValueError(f"Trainer.fit: x and t have different lengths: {len(x)} and {len(t)}")
         if batch_size <= 0 or batch_size > len(x):
             raise ValueError(f"Trainer.fit: batch_size must be in [1, {len(x)}], got {batch_size}")
-        if x.dtype == np.float64 and getattr(self.model, "params", None) and self.model.params[0].dtype == np.float32:
+        model = self.model
+        if isinstance(model, Sequential) and model.optimizer is not None and model.loss is not None:
+            x = model._prepare_x(x, "Trainer.fit", build=False)  # in the model's dtype, checked once
+            t = model._prepare_y(t, len(x), "Trainer.fit", input_dim=x.shape[1])
+        else:
+            for name, a in (("x", x), ("t", t)):
+                r = _first_nonfinite_row(a) if a.dtype.kind == "f" else None
+                if r is not None:
+                    raise ValueError(f"Trainer.fit: {name} contains NaN or infinity (first at sample {r})")
+        if x.dtype == np.float64 and getattr(model, "params", None) and model.params[0].dtype == np.float32:
             x = x.astype(np.float32)  # once, not per batch
         data_size = len(x)
         max_iters = data_size // batch_size
         self.eval_interval = eval_interval
-        model, optimizer = self.model, self.optimizer
+        optimizer = self.optimizer
         total_loss, loss_count = 0.0, 0
         start = time.time()
         for _ in range(max_epoch):
@@ -109,6 +126,10 @@ class Trainer:
                 bx = x[iters * batch_size:(iters + 1) * batch_size]
                 bt = t[iters * batch_size:(iters + 1) * batch_size]
                 loss = model.forward(bx, bt)
+                if not math.isfinite(loss):  # before the backward pass and the update
+                    raise FloatingPointError(
+                        f"Trainer.fit: the loss became {float(loss)} at epoch {self.current_epoch + 1}, "
+                        f"iter {iters + 1} (that step was not applied); lower the learning rate or check the data")
                 model.backward()
                 params, grads = remove_duplicate(model.params, model.grads)
                 if max_grad is not None:

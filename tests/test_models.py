@@ -412,6 +412,7 @@ def test_nan_loss_stops_fit_with_floating_point_error():
     m = small_model(optimizer=pk.optimizers.SGD(learning_rate=1e30))
     with pytest.raises(FloatingPointError, match=r"the loss became (nan|inf)"):
         m.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    assert all(np.isfinite(p).all() for p in m.params)  # the step with the NaN loss was not applied
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "acc"])
