@@ -7,6 +7,40 @@ import sys
 import time
 
 
+def plot_history(hist, path: str, title: str = "") -> str:
+    """Draw a ``History`` (what ``Sequential.fit`` returns) to ``path`` (PNG): the loss per epoch
+    and, beside it, every metric (accuracy) per epoch, validation curves dashed. Needs matplotlib
+    (the ``plot`` extra), like ``Trainer.plot``."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install 'pykernels[plot]' (or pip install matplotlib)") from None
+    h = hist.history
+    epochs = [e + 1 for e in hist.epoch]
+    metrics = [k for k in h if not k.startswith("val_") and k != "loss"]
+    fig, axes = plt.subplots(1, 1 + bool(metrics), figsize=(11 if metrics else 6, 4.5), squeeze=False)
+    for ax, keys, ylabel in ((axes[0][0], ["loss"], "loss"), *(((axes[0][1], metrics, "metric"),) if metrics else ())):
+        for k in keys:
+            for name, ls in ((k, "-"), (f"val_{k}", "--")):
+                if name in h and h[name]:
+                    ax.plot(epochs[: len(h[name])], h[name], ls, marker="o", label=name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel if len(keys) != 1 else keys[0])
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _mnist(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -44,7 +78,8 @@ def _mnist(args: argparse.Namespace) -> int:
     print(f"pykernels {args.backend} backend, {_core.get_num_threads()} thread(s), dense/GEMM: "
           f"{'NumPy' if args.backend == 'numpy' else 'C++'}")
     t0 = time.perf_counter()
-    hist = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=1)
+    hist = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=1,
+                     validation_data=(x_test, y_test) if args.plot else None)
     total = time.perf_counter() - t0
     test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1024)
     times = hist.epoch_times
@@ -52,6 +87,16 @@ def _mnist(args: argparse.Namespace) -> int:
     if times:
         print(f"time per epoch: {float(np.median(times)):.3f} s (median of {len(times)}; "
               f"epochs: {', '.join(f'{t:.3f}' for t in times)}); total fit {total:.2f} s")
+    if args.plot:
+        if not hist.epoch:
+            print("pykernels mnist: nothing to plot (no epoch ran)", file=sys.stderr)
+        else:
+            try:
+                plot_history(hist, args.plot, f"MNIST, Dense 512 relu + Dense 10, {args.backend} backend")
+            except ImportError as e:
+                print(f"pykernels mnist: {e}", file=sys.stderr)
+                return 1
+            print(f"plot: {args.plot}")
     return 0
 
 
@@ -66,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=("native", "numpy"), default="native",
                    help="native = C++ kernels, numpy = the NumPy reference (default native)")
     p.add_argument("--seed", type=int, default=None, help="seed for initialisation and shuffling")
+    p.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="draw loss and accuracy per epoch (training and test set) to this PNG (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.command == "info":
         from ._runtime import show_config

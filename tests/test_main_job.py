@@ -137,3 +137,17 @@ def test_run_py_cpu_accounting():
     assert run.cpu_delta({"own": 0, "wall": 0.0}, {"own": 1, "wall": 2.0}) == {"wall": 2.0}
     t = run.cpu_times()
     assert t["own"] >= 0 and "wall" in t
+
+
+def test_mnist_plot_history(tmp_path):
+    pytest.importorskip("matplotlib")
+    from pykernels import History
+    from pykernels.__main__ import main, plot_history
+
+    h = History()
+    for e, (loss, acc, vl, va) in enumerate([(0.3, 0.91, 0.15, 0.95), (0.12, 0.96, 0.1, 0.97), (0.08, 0.98, 0.08, 0.975)]):
+        h._append(e, {"loss": loss, "accuracy": acc, "val_loss": vl, "val_accuracy": va}, 1.0)
+    out = plot_history(h, str(tmp_path / "h.png"), "test")
+    assert pathlib.Path(out).read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        main(["mnist", "--help"])
