@@ -223,3 +223,26 @@ def test_softmax_cross_entropy_non_contiguous_inputs(view):
     np.testing.assert_allclose(pk.softmax_cross_entropy_backward(z, ys),
                                reference.softmax_cross_entropy_backward(z0, y), rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(z, z0)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("big", [1e16, 1e20, 1e30])
+def test_softmax_cross_entropy_keeps_log_sum_for_large_equal_logits(dt, big):
+    # ten equal logits: the loss is log(10) however large they are (max + log(s) would round it away)
+    z = np.full((2, 10), big, dt)
+    assert pk.softmax_cross_entropy(z, np.array([3, 7])) == pytest.approx(np.log(10.0), rel=1e-12)
+    t = np.full((2, 10), 0.1, dt)
+    assert pk.softmax_cross_entropy(z, t) == pytest.approx(np.log(10.0), rel=1e-6)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_softmax_cross_entropy_inf_logit_is_nan_like_the_reference(dt):
+    z = np.array([[1.0, np.inf, 2.0], [0.0, 1.0, 2.0]], dt)
+    labels = np.array([0, 2])
+    with np.errstate(all="ignore"):
+        want = reference.softmax_cross_entropy_backward(z, labels)
+        want_loss = reference.softmax_cross_entropy(z, labels)
+    got = pk.softmax_cross_entropy_backward(z, labels)
+    assert np.isnan(got[0]).all() and np.isnan(want[0]).all()
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+    assert np.isnan(pk.softmax_cross_entropy(z, labels)) and np.isnan(want_loss)

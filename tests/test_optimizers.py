@@ -205,3 +205,19 @@ def test_keras_defaults():
     assert optimizers.SGD().learning_rate == 0.01
     ag = optimizers.Adagrad()
     assert (ag.learning_rate, ag.initial_accumulator_value, ag.epsilon) == (1e-3, 0.1, 1e-7)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("where", ["vhat", "grad"])
+def test_amsgrad_propagates_nan_like_np_maximum(dt, where):
+    # vhat = np.maximum(vhat, v): a NaN on either side is kept, as in the reference
+    n = 70  # a vector body and a tail
+    rng = np.random.default_rng(1)
+    args = {k: rng.random(n).astype(dt) for k in ("param", "grad", "m", "v", "vhat")}
+    args[where][[0, 33, 69]] = np.nan
+    want = {k: v.copy() for k, v in args.items()}
+    pk.reference.adam_update(want["param"], want["grad"], want["m"], want["v"], alpha=1e-2, vhat=want["vhat"])
+    pk.adam_update(args["param"], args["grad"], args["m"], args["v"], alpha=1e-2, vhat=args["vhat"])
+    for k in ("param", "vhat"):
+        np.testing.assert_array_equal(np.isnan(args[k]), np.isnan(want[k]), err_msg=k)
+        assert np.isnan(args[k][[0, 33, 69]]).all()

@@ -183,6 +183,9 @@ namespace {
 py::array new_array(DType dt, const int64_t* shape, int nd) {
   // Straight to PyArray_NewFromDescr: py::array_t's constructor builds stride vectors and a dtype
   // object per call, which shows up at 1e3 elements.
+  if (nd < 0 || nd > kMaxDims)
+    throw ValueError("pykernels supports arrays of at most " + std::to_string(kMaxDims) + " dimensions, got " +
+                     std::to_string(nd));
   auto& api = py::detail::npy_api::get();
   Py_intptr_t dims[kMaxDims];
   size_t nbytes = dt == DType::f32 ? 4 : 8;

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 
 #include <string>
+#include <vector>
 
 #include "array_cast.hpp"
 #include "pykernels/cuda.hpp"
@@ -20,10 +21,53 @@ BinOp op_by_name(const std::string& name) {
   throw ValueError("unknown element-wise op '" + name + "'");
 }
 
+// These entry points are private, but an extension function never trusts its arguments: every
+// array is checked (type, dtype, shapes, a writeable and addressable output that does not overlap an
+// input) before a View is made, so a wrong call is a Python exception, never a stray write.
+py::array float_array(const py::handle& h, const char* fn, const char* name, DType* dt) {
+  if (!py::isinstance<py::array>(h))
+    throw TypeError(std::string(fn) + ": " + name + " must be a numpy.ndarray, got " + Py_TYPE(h.ptr())->tp_name);
+  py::array arr = py::reinterpret_borrow<py::array>(h);
+  const DType got = dtype_of(arr, fn, name);
+  if (dt) {
+    if (got != *dt)
+      throw TypeError(std::string(fn) + ": " + name + " has dtype " + dtype_name(got) + ", expected " +
+                      dtype_name(*dt));
+  }
+  return arr;
+}
+
+py::array output_array(const py::handle& h, const char* fn, const char* name, DType* dt, bool c_contiguous) {
+  py::array arr = float_array(h, fn, name, nullptr);
+  *dt = dtype_of(arr, fn, name);
+  if (!arr.writeable()) throw ValueError(std::string(fn) + ": output array is read-only");
+  if (!kernel_addressable(arr) || (c_contiguous && !(arr.flags() & py::array::c_style)))
+    throw ValueError(std::string(fn) + ": " + name + " must be " +
+                     (c_contiguous ? "C-contiguous, " : "") + "aligned and in native byte order");
+  return arr;
+}
+
+void check_shape(const py::array& arr, const std::vector<int64_t>& want, const char* fn, const char* name) {
+  const std::vector<int64_t> got(arr.shape(), arr.shape() + arr.ndim());
+  if (got != want)
+    throw ValueError(std::string(fn) + ": " + name + " has shape " + shape_str(got.data(), int(got.size())) +
+                     ", expected " + shape_str(want.data(), int(want.size())));
+}
+
 template <bool Emulate>
-void binary_entry(const std::string& name, py::array out, py::array a, py::array b) {
+void binary_entry(const std::string& name, const py::handle& out_h, const py::handle& a_h, const py::handle& b_h) {
+  const char* fn = Emulate ? "_cuda_emu_binary" : "_cuda_binary";
   const BinOp op = op_by_name(name);
+  DType dt;
+  py::array out = output_array(out_h, fn, "out", &dt, false);
+  py::array a = float_array(a_h, fn, "a", &dt), b = float_array(b_h, fn, "b", &dt);
+  const std::vector<int64_t> shape(out.shape(), out.shape() + out.ndim());
+  check_shape(a, shape, fn, "a");
+  check_shape(b, shape, fn, "b");
   View o = direct_view(out), va = view_of(a), vb = view_of(b);
+  if (has_internal_overlap(o)) throw ValueError(std::string(fn) + ": out has a zero stride (internal overlap)");
+  if ((may_overlap(o, va) && !same_view(o, va)) || (may_overlap(o, vb) && !same_view(o, vb)))
+    throw ValueError(std::string(fn) + ": out partially overlaps an input");
   if (Emulate) {
     cuda_emu::binary(op, o, va, vb);
   } else {
@@ -33,15 +77,28 @@ void binary_entry(const std::string& name, py::array out, py::array a, py::array
 }
 
 template <bool Emulate>
-void gemm_entry(py::array c, py::array a, py::array b, py::object bias, bool relu) {
+void gemm_entry(const py::handle& c_h, const py::handle& a_h, const py::handle& b_h, const py::handle& bias,
+                bool relu) {
+  const char* fn = Emulate ? "_cuda_emu_gemm" : "_cuda_gemm";
+  DType dt;
+  py::array c = output_array(c_h, fn, "c", &dt, true);
+  py::array a = float_array(a_h, fn, "a", &dt), b = float_array(b_h, fn, "b", &dt);
+  if (c.ndim() != 2 || a.ndim() != 2 || b.ndim() != 2)
+    throw ValueError(std::string(fn) + ": c, a and b must be 2-d");
+  const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+  check_shape(b, {K, N}, fn, "b");
+  check_shape(c, {M, N}, fn, "c");
   View vc = direct_view(c), va = view_of(a), vb = view_of(b), vbias;
   const View* pb = nullptr;
   py::array barr = null_array();
   if (!bias.is_none()) {
-    barr = py::reinterpret_borrow<py::array>(bias);
+    barr = float_array(bias, fn, "bias", &dt);
+    check_shape(barr, {N}, fn, "bias");
     vbias = view_of(barr);
     pb = &vbias;
   }
+  if (may_overlap(vc, va) || may_overlap(vc, vb) || (pb && may_overlap(vc, vbias)))
+    throw ValueError(std::string(fn) + ": c overlaps an input");
   if (Emulate) {
     cuda_emu::gemm(vc, va, vb, pb, relu);
   } else {

@@ -128,6 +128,12 @@ DotDims dot_dims(const View& a, const View& b, const char* fn) {
                      std::to_string(b.shape[bk]) + " (dim " + std::to_string(bk) + ")");
   d.M = d.am ? a.shape[a.ndim - 2] : 1;
   d.N = d.bn ? b.shape[b.ndim - 1] : 1;
+  // dot's result has a.ndim - 1 + b.ndim - 1 dimensions (up to 62 for two 32-d operands): refuse
+  // what the fixed-size shape and stride arrays cannot hold before any of them is filled.
+  const int rank = a.ndim - 1 + std::max(b.ndim - 1, 0);
+  if (rank > kMaxDims)
+    throw ValueError(std::string(fn[0] ? fn : "pykernels.dot: ") + "the result would have " + std::to_string(rank) +
+                     " dimensions; pykernels supports arrays of at most " + std::to_string(kMaxDims) + " dimensions");
   return d;
 }
 

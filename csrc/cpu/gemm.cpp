@@ -65,7 +65,20 @@ struct Workspace {
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
   ~Workspace() { std::free(p); }
-  void* get(size_t bytes) {
+  // a * b elements of T plus `extra` bytes. Extents come from user arrays (a broadcast operand of
+  // 2**58 elements costs no memory), so the product is checked: a size that wraps is bad_alloc
+  // (MemoryError in Python), never a short buffer.
+  template <class T>
+  T* get(size_t a, size_t b = 1, size_t extra = 0) {
+    size_t bytes = 0;
+    if (__builtin_mul_overflow(a, b, &bytes) || __builtin_mul_overflow(bytes, sizeof(T), &bytes) ||
+        __builtin_add_overflow(bytes, extra, &bytes) || bytes > (SIZE_MAX >> 2))
+      throw std::bad_alloc();
+    return static_cast<T*>(get_bytes(bytes));
+  }
+
+ private:
+  void* get_bytes(size_t bytes) {
     if (bytes > cap) {
       std::free(p);
       p = nullptr;
@@ -190,7 +203,7 @@ void add_masked_colsums(const Problem<T>& p) {
 template <class T>
 const T* contiguous_bias(const Problem<T>& p, int64_t valid, int64_t len) {
   if (p.bias_stride == 1 && len == valid) return p.bias;
-  T* buf = static_cast<T*>(tl_vec.get(size_t(len) * sizeof(T)));
+  T* buf = tl_vec.get<T>(size_t(len));
   for (int64_t i = 0; i < len; ++i) buf[i] = i < valid ? p.bias[i * p.bias_stride] : T(0);
   return buf;
 }
@@ -237,11 +250,11 @@ void matvec(const Problem<T>& p, const GemmKernels& g, int nt_max) {
 
   const T* xc = x;
   if (incx != 1) {
-    T* buf = static_cast<T*>(tl_vec.get(size_t(K) * sizeof(T)));
+    T* buf = tl_vec.get<T>(size_t(K));
     for (int64_t k = 0; k < K; ++k) buf[k] = x[k * incx];
     xc = buf;
   }
-  T* ytmp = static_cast<T*>(tl_y.get(size_t(m) * sizeof(T) + 64));
+  T* ytmp = tl_y.get<T>(size_t(m), 1, 64);
   const int64_t bytes = m * K * int64_t(sizeof(T));
   int nt = int(std::min<int64_t>(nt_max, std::max<int64_t>(1, bytes / kGemvMinBytesPerThread)));
   auto body = [&](int64_t i0, int64_t i1) {
@@ -342,11 +355,11 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
     const bool sums = p.b_colsum && (!split_rows || t == 0);
     T* own = nullptr;
     if (!direct_b && q1 > q0)
-      own = static_cast<T*>(tl_bown.get(size_t(q1 - q0) * size_t(NR) * size_t(KC) * sizeof(T)));
+      own = tl_bown.get<T>(size_t(q1 - q0) * size_t(NR), size_t(KC));
     // Row blocks of equal size (multiples of MR, at most MC): no short last block, whose B
     // micro-panels would be reused by only a few A micro-panels.
     const int64_t MCe = std::max<int64_t>(MR, ceil_div(ceil_div(r1 - r0, ceil_div(r1 - r0, MC)), MR) * MR);
-    T* apack = static_cast<T*>(tl_apack.get(size_t(MCe) * size_t(KC) * sizeof(T)));  // MCe may exceed MC
+    T* apack = tl_apack.get<T>(size_t(MCe), size_t(KC));  // MCe may exceed MC
     const int64_t nblk = ceil_div(r1 - r0, MCe);
     // With a column split, neighbouring threads write the two ends of every row of C, and the cache
     // line at their boundary is shared unless C's rows are 64-byte aligned. Walking the rows in
@@ -366,7 +379,7 @@ void blocked(const Problem<T>& p, const GemmKernels& g, int nt) {
       } else if (direct_b && q1 > q0 && nc - (q1 - 1) * NR < NR) {
         // B read in place; its partial last micro-panel is packed (the kernel loads whole rows).
         const int64_t j = jc + (q1 - 1) * NR;
-        edge = static_cast<T*>(tl_bown.get(size_t(KC) * size_t(NR) * sizeof(T)));
+        edge = tl_bown.get<T>(size_t(KC), size_t(NR));
         g.pack_b(edge, p.B + pc * p.rsb + j, p.rsb, 1, kc, jc + nc - j, nullptr, 0, 0, nullptr);
       }
       for (int64_t bi = 0; bi < nblk; ++bi) {
@@ -466,7 +479,7 @@ void narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
     }
   };
   auto pack_b = [&]() {
-    T* bp = static_cast<T*>(tl_bown.get(size_t(K) * size_t(nrs) * sizeof(T) + 64));  // this thread's
+    T* bp = tl_bown.get<T>(size_t(K), size_t(nrs), 64);  // this thread's
     switch (nrs) {
       case 1: pack(bp, std::integral_constant<int64_t, 1>()); break;
       case 2: pack(bp, std::integral_constant<int64_t, 2>()); break;
@@ -497,7 +510,7 @@ void dot_narrow(const Problem<T>& p, const GemmKernels& g, int nt_max) {
   const int64_t M = p.M, N = p.N, K = p.K;
   const bool copy = p.bmask || p.rsb != 1;
   auto transposed_b = [&]() {
-    T* buf = static_cast<T*>(tl_bown.get(size_t(N) * size_t(K) * sizeof(T) + 64));  // this thread's
+    T* buf = tl_bown.get<T>(size_t(N), size_t(K), 64);  // this thread's
     if (!p.bmask && p.csb == 1) {
       // Register transposes: (128,512)x(512,10) on 1 thread 13.7 -> 9.6 us (C++ loop, medians of 6
       // alternating runs, 18:07 UTC; the scalar copy was a fifth of the time in perf).
@@ -557,7 +570,7 @@ void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpos
     if (p.amask) {
       // The relu mask of the dense backward pass: this thread's rows of A, masked, into a
       // contiguous copy (A is small here: M x K within kDirectBMaxBytes).
-      T* abuf = static_cast<T*>(tl_apack.get(size_t(i1 - i0) * size_t(K) * sizeof(T) + 64));
+      T* abuf = tl_apack.get<T>(size_t(i1 - i0), size_t(K), 64);
       for (int64_t i = i0; i < i1; ++i) {
         const T* arow = p.A + i * p.rsa;
         const T* mrow = p.amask + i * p.amrs;
@@ -575,7 +588,7 @@ void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpos
     int64_t ldb = p.rsb;
     if (transpose_b) {
       // This thread's columns of B, copied into row-major order (K x (j1 - j0)).
-      T* buf = static_cast<T*>(tl_bown.get(size_t(K) * size_t(j1 - j0) * sizeof(T) + 64));
+      T* buf = tl_bown.get<T>(size_t(K), size_t(j1 - j0), 64);
       g.transpose(buf, j1 - j0, b, p.csb, j1 - j0, K);
       b = buf;
       ldb = j1 - j0;

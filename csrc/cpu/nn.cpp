@@ -29,18 +29,21 @@ constexpr int64_t kUpdateAlign = 16;  // 64-byte chunks for float32 (no shared c
 // be the logits row itself (exact aliasing).
 template <class T>
 double row_kernel(T* p, T* d, const T* x, int64_t label, const T* t, int64_t C, double scale) {
-  double mx = -INFINITY, st = 0.0, stx = 0.0, xl = 0.0;
+  double mx = -INFINITY;
   for (int64_t j = 0; j < C; ++j) mx = double(x[j]) > mx ? double(x[j]) : mx;
+  // The loss is -log_softmax(x)[label] = (mx - x[label]) + log(s), each term taken relative to the
+  // row max: `mx + log(s)` first would round log(s) away for logits of 1e16 and above. A +inf or
+  // an all -inf row gives x - mx = NaN, so every output is NaN, as NumPy's formula gives.
+  double st = 0.0, stz = 0.0, zl = 0.0;  // sum(t), sum(t * (mx - x)), mx - x[label]
   if (t == nullptr) {
-    xl = double(x[label]);
+    zl = mx - double(x[label]);
   } else {
     for (int64_t j = 0; j < C; ++j)
       if (t[j] != T(0)) {  // skip zero targets: 0 * (-inf logit) must not give NaN
         st += double(t[j]);
-        stx += double(t[j]) * double(x[j]);
+        stz += double(t[j]) * (mx - double(x[j]));
       }
   }
-  if (!std::isfinite(mx)) mx = 0.0;  // all -inf (or a +inf/NaN): let the maths produce inf/NaN honestly
   T* e = p ? p : d;  // where the exps are parked (null: loss only)
   double s = 0.0;
   if (e) {
@@ -52,9 +55,8 @@ double row_kernel(T* p, T* d, const T* x, int64_t label, const T* t, int64_t C, 
   } else {
     for (int64_t j = 0; j < C; ++j) s += std::exp(double(x[j]) - mx);
   }
-  const double lse = mx + std::log(s);
-  // sparse: lse - x[label]; dense: sum_j t_j (lse - x_j) = lse * sum(t) - sum(t x)
-  const double loss = t == nullptr ? lse - xl : st * lse - stx;
+  // sparse: (mx - x[label]) + log(s); dense: sum_j t_j (mx - x_j + log(s))
+  const double loss = t == nullptr ? zl + std::log(s) : stz + st * std::log(s);
   if (e) {
     const double inv_s = 1.0 / s;
     for (int64_t j = 0; j < C; ++j) {
