@@ -1,4 +1,4 @@
-"""NumPy reference of every training kernel (the tests' oracle and ``backend="numpy"``).
+"""NumPy reference of the element-wise and training kernels (the tests' oracle and ``backend="numpy"``).
 
 Each function has the signature of its C++ counterpart in :mod:`pykernels._core` (same argument
 names, same ``out=``-style buffers, same in-place contract), written in plain NumPy so that a model
@@ -10,6 +10,15 @@ runs unchanged on either backend::
     >>> ref.dense(x, W, np.zeros(2, np.float32), activation="relu")
     array([[1., 0.]], dtype=float32)
 
+The element-wise kernels are listed once, in :data:`OPS`: one :class:`OpInfo` row per kernel with
+the NumPy expression it must reproduce bit for bit (broadcasting, NEP 50 dtype promotion, ``out=``)::
+
+    >>> [op.name for op in ref.OPS]
+    ['add', 'subtract', 'multiply', 'maximum', 'relu', 'relu_backward']
+    >>> op = ref.OPS[4]
+    >>> op.reference(np.float32([-1.5, 2.0]))
+    array([0., 2.], dtype=float32)
+
 The optimizer updates transcribe Keras 3 (keras/src/optimizers/{sgd,rmsprop,adam,adagrad}.py)
 operation by operation, in the parameter's dtype (Python floats are weak scalars under NEP 50, so
 float32 stays float32).
@@ -17,14 +26,27 @@ float32 stays float32).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from . import _core
+
 __all__ = [
+    "BINARY_OPS",
+    "OPS",
+    "OpInfo",
     "adagrad_update",
+    "adam_alpha",
     "adam_update",
+    "add",
     "dense",
     "dense_backward",
     "matmul",
+    "maximum",
+    "multiply",
     "relu",
     "relu_backward",
     "rmsprop_update",
@@ -35,8 +57,66 @@ __all__ = [
     "softmax_backward",
     "softmax_cross_entropy",
     "softmax_cross_entropy_backward",
+    "subtract",
 ]
 
+# ---- element-wise -----------------------------------------------------------------------------------
+# The binary kernels are the NumPy ufuncs themselves: same broadcasting, promotion and out= rules.
+add = np.add
+subtract = np.subtract
+multiply = np.multiply
+maximum = np.maximum
+
+
+def relu(x, out=None):
+    """``np.maximum(x, 0.0)``: NaN propagates, -0.0 becomes +0.0, a float32 input stays float32."""
+    return np.maximum(x, 0.0, out=out)
+
+
+def relu_backward(dout, x, out=None):
+    """``dout`` where ``x > 0``, else +0.0 (NaN in ``dout`` is dropped where ``x <= 0``), with the
+    broadcasting and dtype promotion of a binary ufunc; a NumPy scalar for 0-d operands."""
+    dt = np.result_type(dout, x)
+    r = np.where(np.asarray(x) > 0, np.asarray(dout, dtype=dt), dt.type(0)).astype(dt, copy=False)
+    if out is not None:
+        np.copyto(out, r, casting="same_kind")
+        return out
+    return r[()] if r.ndim == 0 else r
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One element-wise kernel: its name, the native function, the NumPy reference it must match
+    bit for bit, and its number of array arguments."""
+
+    name: str
+    pk_fn: Callable[..., Any]
+    ref: Callable[..., Any]
+    nargs: int
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def reference(self, *args):
+        """The reference result, without NumPy's floating-point warnings (overflow, NaN, ...)."""
+        with np.errstate(all="ignore"):
+            return self.ref(*args)
+
+
+#: Every element-wise kernel, one row each.
+OPS = [
+    OpInfo("add", _core.add, add, 2),
+    OpInfo("subtract", _core.subtract, subtract, 2),
+    OpInfo("multiply", _core.multiply, multiply, 2),
+    OpInfo("maximum", _core.maximum, maximum, 2),
+    OpInfo("relu", _core.relu, relu, 1),
+    OpInfo("relu_backward", _core.relu_backward, relu_backward, 2),
+]
+#: The rows of :data:`OPS` with two array arguments.
+BINARY_OPS = [op for op in OPS if op.nargs == 2]
+
+
+# ---- matrix products and layers ---------------------------------------------------------------------
 _ACTIVATIONS = (None, "relu")
 
 
@@ -75,19 +155,6 @@ def dense_backward(dy, x, W, y=None, activation=None, need_dx=True, dx=None, dW=
     db = np.sum(dz, axis=0, out=db)
     dxr = np.matmul(dz, W.T, out=dx) if need_dx else None
     return dxr, dW, db
-
-
-def relu(x, out=None):
-    """``np.maximum(x, 0)``."""
-    return np.maximum(x, x.dtype.type(0), out=out)
-
-
-def relu_backward(dout, x, out=None):
-    """``dout`` where ``x > 0``, else 0."""
-    if out is None:
-        return np.where(x > 0, dout, dout.dtype.type(0))
-    np.multiply(dout, x > 0, out=out)
-    return out
 
 
 def sigmoid(x, out=None):

@@ -2,7 +2,7 @@
 
 Accuracy contract (issue 2: "at least as accurate as NumPy's pairwise summation"): float32 results
 are within float32 rounding of the exact sum and never further from it than np.sum's; float64
-results are no worse than np.sum or a pairwise bound. See reference.assert_sum_accurate.
+results are no worse than np.sum or a pairwise bound. See assertions.assert_sum_accurate.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from numpy.exceptions import AxisError
 
 import pykernels as pk
 import strategies as S
-from reference import assert_identical, assert_sum_accurate, assert_unmodified, snapshot
+from assertions import assert_identical, assert_sum_accurate, assert_unmodified, snapshot
 
 # Moderate magnitudes: accuracy is measured against an exact sum that must not overflow.
 moderate = {np.float32: st.floats(-1e4, 1e4, width=32), np.float64: st.floats(-1e8, 1e8)}
