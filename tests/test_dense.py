@@ -1,34 +1,30 @@
 """pykernels.dense / dense_backward: the fused relu(x @ W + b) against NumPy's unfused expression,
-its gradients against the hand-written NumPy backward and finite differences, preallocated
-buffers, errors, threads and every ISA."""
+its gradients against pykernels.reference.dense_backward and finite differences, preallocated
+buffers, errors, threads and every ISA. The GEMM paths under dense are driven in test_gemm.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from linalg_util import LAYOUTS, assert_product_close, isa, make, numerical_grad, supported_isas
 
 import pykernels as pk
+from pykernels import reference
 
 DTYPES = (np.float32, np.float64)
 side = st.sampled_from([0, 1, 2, 3, 7, 10, 13, 14, 15, 31, 32, 33, 70])
 
 
-def dense_ref(x, W, b, act):
-    y = x @ W
-    if b is not None:
-        y = y + b
-    return np.maximum(y, 0) if act == "relu" else y
+# The oracle: pykernels.reference.dense(x, W, b, activation), and its backward in float64.
+dense_ref = reference.dense
 
 
 def dense_backward_ref(dy, x, W, y, act):
-    """The hand-written NumPy backward (float64)."""
+    """reference.dense_backward on float64 copies of dy, x and W: (dx, dW, db)."""
     dy, x, W = (np.asarray(v, np.float64) for v in (dy, x, W))
-    if act == "relu":
-        dy = np.where(np.asarray(y) > 0, dy, 0.0)
-    return dy @ W.T, x.T @ dy, dy.sum(axis=0)
+    return reference.dense_backward(dy, x, W, y, act)
 
 
 @st.composite
@@ -94,101 +90,6 @@ def test_dense_every_isa(name, dt):
             dx, dW, db = pk.dense_backward(dy, x, W, y=y, activation="relu")
             for got, ref in zip((dx, dW, db), dense_backward_ref(dy, x, W, y, "relu")):
                 np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("name", supported_isas())
-@pytest.mark.parametrize("dt", DTYPES)
-def test_small_products_read_in_place_every_isa(name, dt):
-    """B with contiguous rows, at most 64 KiB and wider than one vector: the path that packs nothing
-    (full and partial column blocks, row remainders, bias contiguous or strided, relu, A transposed or
-    reversed, and the accumulating form that matmul_backward uses to sum over a broadcast batch)."""
-    rng = np.random.default_rng(26)
-    with isa(name):
-        for m, k, n in [(1, 3, 17), (13, 7, 33), (30, 64, 40), (61, 97, 100), (200, 16, 48), (12, 1, 64)]:
-            W = make(rng, (k, n), dt)
-            b = make(rng, (2 * n,), dt)[::2]
-            for lx in ("c", "f", "neg"):
-                x = make(rng, (m, k), dt, lx)
-                for act in (None, "relu"):
-                    np.testing.assert_allclose(pk.dense(x, W, b, activation=act), dense_ref(x, W, b, act),
-                                               rtol=1e-4, atol=1e-4)
-                assert_product_close(pk.dot(x, W), x, W, np.dot)
-        a, w = make(rng, (10, 13, 7), dt)[::2], make(rng, (7, 33), dt)  # batch not foldable: C accumulates
-        dout = make(rng, (5, 13, 33), dt)
-        da, dw = pk.matmul_backward(dout, a, w)
-        np.testing.assert_allclose(da, dout @ w.T, rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(dw, np.einsum("bik,bij->kj", a, dout), rtol=1e-4, atol=1e-4)
-
-
-@pytest.mark.parametrize("name", supported_isas())
-@pytest.mark.parametrize("dt", DTYPES)
-def test_small_transposed_b_every_isa(name, dt):
-    """B = W.T of a contiguous W with at most one vector of rows (K) and B <= 64 KiB, the layer-2
-    backward dZ . W2.T: each thread copies B into row-major order (register transposes), then the
-    path that packs nothing. K within and beyond one vector, partial tiles, bias, relu, 2 threads,
-    and the accumulating form of a broadcast batch."""
-    rng = np.random.default_rng(27)
-    with isa(name):
-        for m, k, n in [(128, 10, 512), (13, 7, 33), (61, 16, 100), (1, 3, 40), (200, 8, 17), (37, 17, 40)]:
-            W = make(rng, (n, k), dt)  # used as W.T: (k, n) with contiguous columns
-            b = make(rng, (n,), dt)
-            x = make(rng, (m, k), dt)
-            for t in (1, 2):
-                with pk.threads(t):
-                    assert_product_close(pk.dot(x, W.T), x, W.T, np.dot)
-                    for act in (None, "relu"):
-                        np.testing.assert_allclose(pk.dense(x, W.T, b, activation=act), dense_ref(x, W.T, b, act),
-                                                   rtol=1e-4, atol=1e-4)
-        a, w = make(rng, (10, 13, 40), dt)[::2], make(rng, (40, 9), dt)  # da = dout @ w.T, batch not foldable
-        dout = make(rng, (5, 13, 9), dt)
-        da, dw = pk.matmul_backward(dout, a, w)
-        np.testing.assert_allclose(da, dout @ w.T, rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(dw, np.einsum("bik,bij->kj", a, dout), rtol=1e-4, atol=1e-4)
-
-
-@st.composite
-def unpacked_case(draw):
-    """A product on the path that packs nothing (B within 64 KiB, wider than one vector): B row-major,
-    or B = W.T with K within one vector (copied by each thread for its columns of C). M and N span
-    the shapes where threads split C's rows and those where they split its columns."""
-    dt = draw(st.sampled_from(DTYPES))
-    transposed = draw(st.booleans())
-    lanes = 64 // np.dtype(dt).itemsize
-    k = draw(st.integers(1, lanes if transposed else 40))
-    n_max = (64 << 10) // (k * np.dtype(dt).itemsize)
-    n = min(n_max, draw(st.sampled_from([lanes + 1, 33, 100, 255, 256, 300, 512, 700]) | st.integers(lanes + 1, 700)))
-    m = draw(st.sampled_from([1, 5, 12, 13, 24, 25, 36, 61, 128, 130, 200]))
-    return dt, m, k, n, transposed, draw(st.sampled_from([None, "relu"])), draw(st.booleans()), draw(
-        st.integers(0, 2**32 - 1))
-
-
-@settings(max_examples=40, deadline=None)
-@given(unpacked_case())
-# dZ . W2.T of the MNIST model and shapes whose 2-thread split is by columns (128 rows are 6 + 5 tiles
-# of 12), with a bias, which each thread must read from its first column on.
-@example((np.float32, 128, 10, 512, True, "relu", True, 0))
-@example((np.float64, 128, 8, 512, True, None, True, 1))
-@example((np.float32, 61, 40, 300, False, "relu", True, 2))
-def test_unpacked_small_products_same_bits_for_every_thread_count(case):
-    """Whichever way the threads split C (rows, or columns of a small B, each thread transposing only
-    its own columns of W.T), every element is the same FMA chain: 1, 2 and 3 threads give the same
-    bits, with and without bias and relu, and agree with NumPy, under every ISA."""
-    dt, m, k, n, transposed, act, with_bias, seed = case
-    rng = np.random.default_rng(seed)
-    x = make(rng, (m, k), dt)
-    W = make(rng, (n, k), dt).T if transposed else make(rng, (k, n), dt)
-    b = make(rng, (n,), dt) if with_bias else None
-    for name in supported_isas():
-        with isa(name):
-            runs = []
-            for t in (1, 2, 3):
-                with pk.threads(t):
-                    runs.append((pk.dot(x, W), pk.dense(x, W, b, activation=act)))
-        for prod, fused in runs[1:]:
-            np.testing.assert_array_equal(prod, runs[0][0])
-            np.testing.assert_array_equal(fused, runs[0][1])
-        assert_product_close(runs[1][0], x, W, np.dot)
-        np.testing.assert_allclose(runs[1][1], dense_ref(x, W, b, act), rtol=1e-4, atol=1e-4)
 
 
 @settings(max_examples=60, deadline=None)
@@ -291,22 +192,6 @@ def test_dense_out():
     out = np.full((6, 4), np.nan)
     assert pk.dense(x, W, b, activation="relu", out=out) is out
     np.testing.assert_allclose(out, dense_ref(x, W, b, "relu"), rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("name", supported_isas())
-@pytest.mark.parametrize("dt", DTYPES)
-def test_dense_transposed_output_every_isa(name, dt):
-    """Shapes run as C^T = W^T x^T (N within one row tile, x column-major): the micro-kernel stores
-    its tile transposed (one vector per column of C), with the bias per row of the transposed
-    problem, relu, one or several K blocks, full and partial tiles."""
-    rng = np.random.default_rng(26)
-    with isa(name):
-        for m, k, n in [(512, 128, 10), (37, 33, 12), (100, 600, 5), (33, 1000, 1 + 11), (64, 7, 3)]:
-            x, W, b = make(rng, (m, k), dt, "f"), make(rng, (k, n), dt), make(rng, (n,), dt)
-            for act in (None, "relu"):
-                got = pk.dense(x, W, b, activation=act)
-                np.testing.assert_allclose(got, dense_ref(x, W, b, act), rtol=1e-4, atol=1e-4)
-            np.testing.assert_allclose(pk.dot(x, W), x @ W, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("dt", DTYPES)

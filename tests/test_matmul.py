@@ -1,5 +1,6 @@
 """pykernels.matmul / matmul_backward against np.matmul: broadcast stacks, 1-d promotion, strides,
-errors, gradients (finite differences) with the broadcast axes summed back, threads, every ISA."""
+errors, gradients (finite differences) with the broadcast axes summed back, threads, every ISA.
+The GEMM paths under matmul are driven in test_gemm.py."""
 
 from __future__ import annotations
 
@@ -109,20 +110,6 @@ def test_matmul_out_any_layout(case, out_layout):
     out[...] = np.nan
     assert pk.matmul(a, b, out=out) is out
     assert_product_close(out, a, b, np.matmul)
-
-
-@pytest.mark.parametrize("name", supported_isas())
-@pytest.mark.parametrize("dt", DTYPES)
-def test_matmul_fortran_out_every_isa(name, dt):
-    """Column-major results of the blocked path (kept orientation: C tall and wide), one and several
-    K blocks, full and partial tiles, and of the C^T = B^T A^T path (N within a row tile)."""
-    rng = np.random.default_rng(13)
-    with isa(name):
-        for m, k, n in [(130, 70, 64), (200, 1000, 96), (37, 33, 40), (512, 128, 10), (50, 900, 7)]:
-            a, b = make(rng, (m, k), dt), make(rng, (k, n), dt, "f")
-            out = make(rng, (m, n), dt, "f")
-            pk.matmul(a, b, out=out)
-            assert_product_close(out, a, b, np.matmul)
 
 
 def test_matmul_out_errors():
