@@ -65,13 +65,23 @@ SUITES = [("elementwise", "bench_elementwise.py"), ("dot", "bench_dot.py"), ("tr
 
 
 def _cpu_model() -> str:
+    """The model name of /proc/cpuinfo, with the CPU family and model numbers when the name alone
+    does not tell the generation (some virtual machines say only "AMD EPYC")."""
+    info: dict = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+                k, _, v = line.partition(":")
+                info[k.strip()] = v.strip()
     except OSError:
         pass
+    if info.get("model name"):
+        name = info["model name"]
+        if "cpu family" in info and "model" in info and not any(ch.isdigit() for ch in name):
+            name += f" (family {info['cpu family']}, model {info['model']})"
+        return name
     import platform
 
     return platform.processor() or platform.machine()

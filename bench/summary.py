@@ -292,7 +292,8 @@ def plot_summary(fam: list[dict], recs: list[dict], path: str, title: str, distu
         for x, v in zip(xs, vals):
             if math.isfinite(v):
                 ax.annotate(_x(v), (x, v), ha="center", va="bottom" if v >= 1 else "top", fontsize=11,
-                            xytext=(0, 3 if v >= 1 else -3), textcoords="offset points")
+                            xytext=(0, 3 if v >= 1 else -3), textcoords="offset points", zorder=4,
+                            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
         for i, f in enumerate(fam):
             pts = [r[f"vs_{ref}"] for r in recs if r["family"] == f["family"] and r[f"vs_{ref}"]]
             ax.scatter([xs[i]] * len(pts), pts, s=12, color="black", alpha=0.5, zorder=3,
