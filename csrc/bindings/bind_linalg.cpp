@@ -1,7 +1,7 @@
-// Bindings of the matrix products: dot, matmul (NumPy's rules for every rank), their backward
-// passes, and the fused dense layer. Pattern: parse and validate (GIL held, NumPy's error words)
-// -> allocate or check the outputs -> release the GIL around the kernel when the work is big ->
-// return. Rank handling maps every case onto pk::gemm_batched (batch dims + one 2-d product).
+// Bindings of the matrix products (csrc/cpu/linalg.cpp): dot, matmul, their backward passes and the
+// fused dense layer. Each one parses its arguments (GIL held, NumPy's error words), allocates or
+// checks the outputs, calls one pk:: function with the GIL released when the work is big, and
+// returns.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -14,6 +14,7 @@
 #include "fastcall.hpp"
 #include "pykernels/elementwise.hpp"
 #include "pykernels/gemm.hpp"
+#include "pykernels/linalg.hpp"
 #include "pykernels/parallel.hpp"
 
 namespace pk::py_bind {
@@ -22,8 +23,6 @@ namespace {
 
 // Products with fewer multiply-adds than this keep the GIL (releasing costs more than the work).
 constexpr double kReleaseGilFlops = 65536.0;
-
-const char* kMatmulSig = "(n?,k),(k,m?)->(n?,m?)";
 
 // Parses and promotes `n` operands to one float dtype; Python scalars become 0-d arrays. np.dot is
 // not a ufunc: it converts a Python float or int to a float64/int64 array before promoting, so
@@ -108,76 +107,6 @@ struct NoGil {
 };
 
 // ---- dot -----------------------------------------------------------------------------------------
-struct DotDims {
-  int la = 0, lb = 0;  // leading (batch) dims of a and b
-  bool am = false, bn = false;  // a has an M dim (ndim >= 2), b has an N dim (ndim >= 2)
-  int64_t M = 1, K = 0, N = 1;
-};
-
-DotDims dot_dims(const View& a, const View& b, const char* fn) {
-  DotDims d;
-  d.am = a.ndim >= 2;
-  d.bn = b.ndim >= 2;
-  d.la = std::max(a.ndim - 2, 0);
-  d.lb = std::max(b.ndim - 2, 0);
-  d.K = a.shape[a.ndim - 1];
-  const int bk = b.ndim >= 2 ? b.ndim - 2 : 0;
-  if (b.shape[bk] != d.K)
-    throw ValueError(std::string(fn[0] ? fn : "") + "shapes " + shp(a) + " and " + shp(b) + " not aligned: " +
-                     std::to_string(d.K) + " (dim " + std::to_string(a.ndim - 1) + ") != " +
-                     std::to_string(b.shape[bk]) + " (dim " + std::to_string(bk) + ")");
-  d.M = d.am ? a.shape[a.ndim - 2] : 1;
-  d.N = d.bn ? b.shape[b.ndim - 1] : 1;
-  // dot's result has a.ndim - 1 + b.ndim - 1 dimensions (up to 62 for two 32-d operands): refuse
-  // what the fixed-size shape and stride arrays cannot hold before any of them is filled.
-  const int rank = a.ndim - 1 + std::max(b.ndim - 1, 0);
-  if (rank > kMaxDims)
-    throw ValueError(std::string(fn[0] ? fn : "pykernels.dot: ") + "the result would have " + std::to_string(rank) +
-                     " dimensions; pykernels supports arrays of at most " + std::to_string(kMaxDims) + " dimensions");
-  return d;
-}
-
-std::vector<int64_t> dot_shape(const View& a, const View& b) {
-  std::vector<int64_t> s(a.shape, a.shape + a.ndim - 1);
-  if (b.ndim >= 2) {
-    s.insert(s.end(), b.shape, b.shape + b.ndim - 2);
-    s.push_back(b.shape[b.ndim - 1]);
-  }
-  return s;
-}
-
-// c = dot(a, b) for ndim >= 1 operands (c has dot_shape(a, b)).
-void dot_views(const View& c, const View& a, const View& b, const DotDims& d) {
-  const int nb = d.la + d.lb;
-  int64_t bshape[kMaxDims + 1];
-  BatchedOperand C, A, B;
-  C.data = c.data;
-  A.data = a.data;
-  B.data = b.data;
-  for (int i = 0; i < d.la; ++i) {
-    bshape[i] = a.shape[i];
-    A.bstrides[i] = a.strides[i];
-    B.bstrides[i] = 0;
-    C.bstrides[i] = c.strides[i];
-  }
-  const int cb = d.la + (d.am ? 1 : 0);  // first of b's lead dims in c
-  for (int i = 0; i < d.lb; ++i) {
-    bshape[d.la + i] = b.shape[i];
-    A.bstrides[d.la + i] = 0;
-    B.bstrides[d.la + i] = b.strides[i];
-    C.bstrides[d.la + i] = c.strides[cb + i];
-  }
-  A.rs = d.am ? a.strides[a.ndim - 2] : 0;
-  A.cs = a.strides[a.ndim - 1];
-  B.rs = b.strides[d.bn ? b.ndim - 2 : 0];
-  B.cs = d.bn ? b.strides[b.ndim - 1] : 0;
-  C.rs = d.am ? c.strides[d.la] : 0;
-  C.cs = d.bn ? c.strides[c.ndim - 1] : 0;
-  gemm_batched(a.dtype, nb, bshape, d.M, d.N, d.K, C, A, B);
-}
-
-double product_flops(const View& c, int64_t K) { return 2.0 * double(c.size()) * double(K); }
-
 py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& out) {
   const char* fn = "pykernels.dot";
   Operand ops[2];
@@ -185,23 +114,8 @@ py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& 
   const char* names[2] = {"a", "b"};
   const DType dt = parse_all(ops, objs, names, 2, fn);
   const View &va = ops[0].view, &vb = ops[1].view;
-
-  if (va.ndim == 0 || vb.ndim == 0) {
-    // np.dot with a 0-d operand is the element-wise product.
-    const View& big = va.ndim == 0 ? vb : va;
-    std::vector<int64_t> shape = shape_of(big);
-    py::array res = out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, fn);
-    py::array tmp = res;
-    View rv = direct_view(res);
-    if (!out.is_none() && (may_overlap(rv, va) || may_overlap(rv, vb))) {
-      tmp = new_array(dt, shape);
-      rv = direct_view(tmp);
-    }
-    binary(BinOp::Mul, rv, broadcast_view(va, rv.ndim, rv.shape), broadcast_view(vb, rv.ndim, rv.shape));
-    if (!tmp.is(res)) py::module_::import("numpy").attr("copyto")(res, tmp);
-    return out.is_none() || res.ndim() == 0 ? maybe_scalar(res) : py::object(res);  // as the N-d case below
-  }
-  const DotDims d = dot_dims(va, vb, "");
+  const bool scalar = va.ndim == 0 || vb.ndim == 0;  // np.dot with a 0-d operand: the product
+  const int64_t K = scalar ? 1 : dot_dims(va, vb).K;
   const std::vector<int64_t> shape = dot_shape(va, vb);
   py::array res = out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, fn);
   View rv = direct_view(res);
@@ -210,9 +124,9 @@ py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& 
     tmp = new_array(dt, shape);  // out aliases an input: compute into a temporary, then copy
     rv = direct_view(tmp);
   }
-  if (rv.size() > 0) {  // an empty result has nothing to write (and C-contiguous zero strides)
-    NoGil nogil(product_flops(rv, d.K));
-    dot_views(rv, va, vb, d);
+  {
+    NoGil nogil(product_flops(rv, K));
+    pk::dot(rv, va, vb);
   }
   if (!tmp.is(res)) py::module_::import("numpy").attr("copyto")(res, tmp);
   // vector . vector into a 0-d out: np.dot fills out and returns the value as a NumPy scalar.
@@ -220,90 +134,6 @@ py::object dot_call(const py::handle& a, const py::handle& b, const py::handle& 
 }
 
 // ---- matmul --------------------------------------------------------------------------------------
-struct MatmulDims {
-  int ns = 0;  // stack rank
-  int64_t stack[kMaxDims] = {};
-  bool am = false, bn = false;
-  int64_t M = 1, K = 0, N = 1;
-};
-
-MatmulDims matmul_dims(const View& a, const View& b, const char* fn) {
-  for (int i = 0; i < 2; ++i) {
-    const View& v = i ? b : a;
-    if (v.ndim == 0)
-      throw ValueError(std::string(fn) + ": Input operand " + std::to_string(i) +
-                       " does not have enough dimensions (has 0, gufunc core with signature " + kMatmulSig +
-                       " requires 1)");
-  }
-  MatmulDims d;
-  d.am = a.ndim >= 2;
-  d.bn = b.ndim >= 2;
-  d.K = a.shape[a.ndim - 1];
-  const int64_t bk = b.shape[d.bn ? b.ndim - 2 : 0];
-  if (bk != d.K)
-    throw ValueError(std::string(fn) + ": Input operand 1 has a mismatch in its core dimension 0, with gufunc signature " +
-                     kMatmulSig + " (size " + std::to_string(bk) + " is different from " + std::to_string(d.K) + ")");
-  d.M = d.am ? a.shape[a.ndim - 2] : 1;
-  d.N = d.bn ? b.shape[b.ndim - 1] : 1;
-  const int sa = std::max(a.ndim - 2, 0), sb = std::max(b.ndim - 2, 0);
-  d.ns = std::max(sa, sb);
-  for (int i = 0; i < d.ns; ++i) {
-    const int ia = i - (d.ns - sa), ib = i - (d.ns - sb);
-    const int64_t x = ia >= 0 ? a.shape[ia] : 1, y = ib >= 0 ? b.shape[ib] : 1;
-    if (x != y && x != 1 && y != 1) {
-      auto remap = [](const View& v, int s) {
-        std::string r = shp(v) + "->(";
-        for (int j = 0; j < s; ++j) r += std::to_string(v.shape[j]) + ",";
-        return r + "newaxis,newaxis)";
-      };
-      const int64_t req[2] = {d.M, d.N};
-      throw ValueError("operands could not be broadcast together with remapped shapes [original->remapped]: " +
-                       remap(a, sa) + " " + remap(b, sb) + "  and requested shape " + shape_str(req, 2));
-    }
-    d.stack[i] = x == 1 ? y : x;
-  }
-  return d;
-}
-
-std::vector<int64_t> matmul_shape(const MatmulDims& d) {
-  std::vector<int64_t> s(d.stack, d.stack + d.ns);
-  if (d.am) s.push_back(d.M);
-  if (d.bn) s.push_back(d.N);
-  return s;
-}
-
-// Stride of `v`'s stack dim i (of the broadcast stack of rank ns), 0 when broadcast.
-int64_t stack_stride(const View& v, int core, int ns, int i) {
-  const int s = std::max(v.ndim - core, 0);
-  const int iv = i - (ns - s);
-  if (iv < 0 || v.shape[iv] == 1) return 0;
-  return v.strides[iv];
-}
-
-struct MatmulViews {
-  BatchedOperand C, A, B;
-};
-
-// Batched operands of c = a @ b (any of them may be a gradient view of the same shape).
-MatmulViews matmul_operands(const View& c, const View& a, const View& b, const MatmulDims& d) {
-  MatmulViews r;
-  r.C.data = c.data;
-  r.A.data = a.data;
-  r.B.data = b.data;
-  for (int i = 0; i < d.ns; ++i) {
-    r.A.bstrides[i] = stack_stride(a, 2, d.ns, i);
-    r.B.bstrides[i] = stack_stride(b, 2, d.ns, i);
-    r.C.bstrides[i] = c.shape[i] == 1 ? 0 : c.strides[i];
-  }
-  r.A.rs = d.am ? a.strides[a.ndim - 2] : 0;
-  r.A.cs = a.strides[a.ndim - 1];
-  r.B.rs = b.strides[d.bn ? b.ndim - 2 : 0];
-  r.B.cs = d.bn ? b.strides[b.ndim - 1] : 0;
-  r.C.rs = d.am ? c.strides[d.ns] : 0;
-  r.C.cs = d.bn ? c.strides[c.ndim - 1] : 0;
-  return r;
-}
-
 py::object matmul_call(const py::handle& a, const py::handle& b, py::handle out) {
   const char* fn = "matmul";
   if (py::isinstance<py::tuple>(out)) {  // np.matmul is a ufunc: out=(arr,) is the same as out=arr
@@ -334,10 +164,9 @@ py::object matmul_call(const py::handle& a, const py::handle& b, py::handle out)
     tmp = new_array(dt, shape);
     rv = direct_view(tmp);
   }
-  if (rv.size() > 0) {
+  {
     NoGil nogil(product_flops(rv, d.K));
-    const MatmulViews m = matmul_operands(rv, va, vb, d);
-    gemm_batched(dt, d.ns, d.stack, d.M, d.N, d.K, m.C, m.A, m.B);
+    pk::matmul(rv, va, vb);
   }
   if (!tmp.is(res)) py::module_::import("numpy").attr("copyto")(res, tmp);
   return out.is_none() ? maybe_scalar(res) : py::object(res);
@@ -345,24 +174,6 @@ py::object matmul_call(const py::handle& a, const py::handle& b, py::handle out)
 
 // ---- backward passes ---------------------------------------------------------------------------
 py::object as_result(py::array a) { return maybe_scalar(std::move(a)); }
-
-// sum of x * y over everything (0-d result) and x * s, for the 0-d dot cases.
-py::array full_sum(const View& x) {
-  std::vector<int64_t> ones(size_t(x.ndim), 1);
-  py::array r = new_array(x.dtype, ones);
-  View rv = direct_view(r);
-  bool mask[kMaxDims];
-  std::fill(mask, mask + kMaxDims, true);
-  sum(rv, x, mask);
-  return r.attr("reshape")(py::tuple());
-}
-
-py::array mul_to(const View& x, const View& y, const std::vector<int64_t>& shape) {
-  py::array r = new_array(x.dtype, shape);
-  View rv = direct_view(r);
-  binary(BinOp::Mul, rv, broadcast_view(x, rv.ndim, rv.shape), broadcast_view(y, rv.ndim, rv.shape));
-  return r;
-}
 
 void check_dout(const View& dout, const std::vector<int64_t>& expected, const char* fn, const char* op) {
   if (shape_of(dout) != expected)
@@ -377,74 +188,12 @@ py::tuple dot_backward_call(const py::handle& dout, const py::handle& a, const p
   const char* names[3] = {"dout", "a", "b"};
   const DType dt = parse_all(ops, objs, names, 3, fn);
   const View &vd = ops[0].view, &va = ops[1].view, &vb = ops[2].view;
-  if (va.ndim == 0 || vb.ndim == 0) {
-    const View& big = va.ndim == 0 ? vb : va;
-    check_dout(vd, shape_of(big), fn, "dot");
-    // out = a * b: d(a) = sum(dout * b) when a is 0-d, else dout * b (and symmetrically).
-    py::array pa = mul_to(vd, vb, shape_of(vd));
-    py::array pb = mul_to(vd, va, shape_of(vd));
-    py::array da = va.ndim == 0 ? full_sum(direct_view(pa)) : pa;
-    py::array db = vb.ndim == 0 ? full_sum(direct_view(pb)) : pb;
-    return py::make_tuple(as_result(da), as_result(db));
-  }
-  const DotDims d = dot_dims(va, vb, "");
+  const int64_t K = va.ndim == 0 || vb.ndim == 0 ? 1 : dot_dims(va, vb).K;
   check_dout(vd, dot_shape(va, vb), fn, "dot");
   py::array da = new_array(dt, shape_of(va)), db = new_array(dt, shape_of(vb));
-  View vda = direct_view(da), vdb = direct_view(db);
   {
-    NoGil nogil(2.0 * product_flops(vd, d.K));
-    const int nb = d.la + d.lb;
-    std::vector<int64_t> bshape(size_t(nb) + 1);
-    const int dbl = d.la + (d.am ? 1 : 0);  // first of b's lead dims in dout
-    const int64_t dM = d.am ? vd.strides[d.la] : 0, dN = d.bn ? vd.strides[vd.ndim - 1] : 0;
-    const int64_t aM = d.am ? va.strides[va.ndim - 2] : 0, aK = va.strides[va.ndim - 1];
-    const int64_t bK = vb.strides[d.bn ? vb.ndim - 2 : 0], bN = d.bn ? vb.strides[vb.ndim - 1] : 0;
-    // da[i] (M,K) = sum_q dout[i,:,q,:] (M,N) . b[q]^T (N,K)
-    BatchedOperand C, A, B;
-    C.data = vda.data;
-    A.data = vd.data;
-    B.data = vb.data;
-    for (int i = 0; i < d.la; ++i) {
-      bshape[size_t(i)] = va.shape[i];
-      C.bstrides[i] = vda.strides[i];
-      A.bstrides[i] = vd.strides[i];
-      B.bstrides[i] = 0;
-    }
-    for (int i = 0; i < d.lb; ++i) {
-      bshape[size_t(d.la + i)] = vb.shape[i];
-      C.bstrides[d.la + i] = 0;
-      A.bstrides[d.la + i] = vd.strides[dbl + i];
-      B.bstrides[d.la + i] = vb.strides[i];
-    }
-    C.rs = d.am ? vda.strides[vda.ndim - 2] : 0;
-    C.cs = vda.strides[vda.ndim - 1];
-    A.rs = dM;
-    A.cs = dN;
-    B.rs = bN;
-    B.cs = bK;
-    if (vda.size() > 0) gemm_batched(dt, nb, bshape.data(), d.M, d.K, d.N, C, A, B);
-    // db[q] (K,N) = sum_i a[i]^T (K,M) . dout[i,:,q,:] (M,N)
-    BatchedOperand C2, A2, B2;
-    C2.data = vdb.data;
-    A2.data = va.data;
-    B2.data = vd.data;
-    for (int i = 0; i < d.la; ++i) {
-      C2.bstrides[i] = 0;
-      A2.bstrides[i] = va.strides[i];
-      B2.bstrides[i] = vd.strides[i];
-    }
-    for (int i = 0; i < d.lb; ++i) {
-      C2.bstrides[d.la + i] = vdb.strides[i];
-      A2.bstrides[d.la + i] = 0;
-      B2.bstrides[d.la + i] = vd.strides[dbl + i];
-    }
-    C2.rs = vdb.strides[d.bn ? vdb.ndim - 2 : 0];
-    C2.cs = d.bn ? vdb.strides[vdb.ndim - 1] : 0;
-    A2.rs = aK;
-    A2.cs = aM;
-    B2.rs = dM;
-    B2.cs = dN;
-    if (vdb.size() > 0) gemm_batched(dt, nb, bshape.data(), d.K, d.N, d.M, C2, A2, B2);
+    NoGil nogil(2.0 * product_flops(vd, K));
+    pk::dot_backward(direct_view(da), direct_view(db), vd, va, vb);
   }
   return py::make_tuple(as_result(da), as_result(db));
 }
@@ -459,45 +208,9 @@ py::tuple matmul_backward_call(const py::handle& dout, const py::handle& a, cons
   const MatmulDims d = matmul_dims(va, vb, "matmul");
   check_dout(vd, matmul_shape(d), fn, "matmul");
   py::array da = new_array(dt, shape_of(va)), db = new_array(dt, shape_of(vb));
-  View vda = direct_view(da), vdb = direct_view(db);
   {
     NoGil nogil(2.0 * product_flops(vd, d.K));
-    // Stack strides: the gradients get stride 0 where their operand was broadcast, so those
-    // products are summed (a reduction dim of gemm_batched).
-    BatchedOperand C, A, B;
-    C.data = vda.data;
-    A.data = vd.data;
-    B.data = vb.data;
-    BatchedOperand C2, A2, B2;
-    C2.data = vdb.data;
-    A2.data = va.data;
-    B2.data = vd.data;
-    for (int i = 0; i < d.ns; ++i) {
-      const int64_t sd = d.stack[i] == 1 ? 0 : vd.strides[i];
-      C.bstrides[i] = stack_stride(vda, 2, d.ns, i);
-      A.bstrides[i] = sd;
-      B.bstrides[i] = stack_stride(vb, 2, d.ns, i);
-      C2.bstrides[i] = stack_stride(vdb, 2, d.ns, i);
-      A2.bstrides[i] = stack_stride(va, 2, d.ns, i);
-      B2.bstrides[i] = sd;
-    }
-    const int64_t dM = d.am ? vd.strides[d.ns] : 0, dN = d.bn ? vd.strides[vd.ndim - 1] : 0;
-    // da (M,K) = dout (M,N) . b^T (N,K)
-    C.rs = d.am ? vda.strides[vda.ndim - 2] : 0;
-    C.cs = vda.strides[vda.ndim - 1];
-    A.rs = dM;
-    A.cs = dN;
-    B.rs = d.bn ? vb.strides[vb.ndim - 1] : 0;
-    B.cs = vb.strides[d.bn ? vb.ndim - 2 : 0];
-    if (vda.size() > 0) gemm_batched(dt, d.ns, d.stack, d.M, d.K, d.N, C, A, B);
-    // db (K,N) = a^T (K,M) . dout (M,N)
-    C2.rs = vdb.strides[d.bn ? vdb.ndim - 2 : 0];
-    C2.cs = d.bn ? vdb.strides[vdb.ndim - 1] : 0;
-    A2.rs = va.strides[va.ndim - 1];
-    A2.cs = d.am ? va.strides[va.ndim - 2] : 0;
-    B2.rs = dM;
-    B2.cs = dN;
-    if (vdb.size() > 0) gemm_batched(dt, d.ns, d.stack, d.K, d.N, d.M, C2, A2, B2);
+    pk::matmul_backward(direct_view(da), direct_view(db), vd, va, vb);
   }
   return py::make_tuple(as_result(da), as_result(db));
 }
@@ -513,14 +226,6 @@ bool parse_activation(const py::handle& act, const char* fn) {
   throw TypeError(std::string(fn) + ": activation must be None or 'relu', got " + Py_TYPE(act.ptr())->tp_name);
 }
 
-void check_dense_shapes(const View& x, const View& w, const char* fn) {
-  if (x.ndim != 2) throw ValueError(std::string(fn) + ": x must be 2-d (M,K), got shape " + shp(x));
-  if (w.ndim != 2) throw ValueError(std::string(fn) + ": W must be 2-d (K,N), got shape " + shp(w));
-  if (x.shape[1] != w.shape[0])
-    throw ValueError(std::string(fn) + ": shapes " + shp(x) + " and " + shp(w) + " not aligned: " +
-                     std::to_string(x.shape[1]) + " (dim 1) != " + std::to_string(w.shape[0]) + " (dim 0)");
-}
-
 py::object dense_call(const py::handle& x, const py::handle& w, const py::handle& b, const py::handle& activation,
                       const py::handle& out) {
   const char* fn = "pykernels.dense";
@@ -531,17 +236,9 @@ py::object dense_call(const py::handle& x, const py::handle& w, const py::handle
   const int n = b.is_none() ? 2 : 3;
   const DType dt = parse_all(ops, objs, names, n, fn);
   const View &vx = ops[0].view, &vw = ops[1].view;
-  check_dense_shapes(vx, vw, fn);
+  const View* vb = n == 3 ? &ops[2].view : nullptr;
+  dense_check(vx, vw, vb, fn);
   const int64_t M = vx.shape[0], K = vx.shape[1], N = vw.shape[1];
-  GemmOptions opt;
-  opt.relu = relu;
-  if (n == 3) {
-    const View& vb = ops[2].view;
-    if (vb.ndim != 1 || vb.shape[0] != N)
-      throw ValueError(std::string(fn) + ": b must have shape (" + std::to_string(N) + ",), got " + shp(vb));
-    opt.bias = vb.data;
-    opt.bias_stride = vb.strides[0];
-  }
   const std::vector<int64_t> shape = {M, N};
   py::array res = out.is_none() ? new_array(dt, shape) : check_product_out(out, dt, shape, fn);
   View rv = direct_view(res);
@@ -554,8 +251,7 @@ py::object dense_call(const py::handle& x, const py::handle& w, const py::handle
   }
   {
     NoGil nogil(2.0 * double(M) * double(N) * double(K));
-    gemm(dt, M, N, K, rv.data, rv.strides[0], rv.strides[1], vx.data, vx.strides[0], vx.strides[1], vw.data,
-         vw.strides[0], vw.strides[1], opt);
+    dense_forward(rv, vx, vw, vb, relu);
   }
   if (!tmp.is(res)) py::module_::import("numpy").attr("copyto")(res, tmp);
   return std::move(res);
@@ -578,7 +274,7 @@ py::tuple dense_backward_call(const py::handle& dy, const py::handle& x, const p
   const int n = relu ? 4 : 3;
   const DType dt = parse_all(ops, objs, names, n, fn);
   const View &vdy = ops[0].view, &vx = ops[1].view, &vw = ops[2].view;
-  check_dense_shapes(vx, vw, fn);
+  dense_check(vx, vw, nullptr, fn);
   const int64_t M = vx.shape[0], K = vx.shape[1], N = vw.shape[1];
   if (vdy.ndim != 2 || vdy.shape[0] != M || vdy.shape[1] != N)
     throw ValueError(std::string(fn) + ": dy has shape " + shp(vdy) + " but dense(x, W) has shape (" +
@@ -609,29 +305,7 @@ py::tuple dense_backward_call(const py::handle& dy, const py::handle& x, const p
   }
   {
     NoGil nogil((need_dx ? 4.0 : 2.0) * double(M) * double(N) * double(K));
-    // dW (K,N) = x^T (K,M) . dy' (M,N), dy' = dy masked by y > 0 while dy is packed; db = column
-    // sums of dy' from the same packing pass.
-    GemmOptions o1;
-    if (vy) {
-      o1.b_mask = vy->data;
-      o1.b_mask_rs = vy->strides[0];
-      o1.b_mask_cs = vy->strides[1];
-    }
-    o1.b_colsum = vdb.data;
-    o1.b_colsum_stride = vdb.strides[0];
-    gemm(dt, K, N, M, vdW.data, vdW.strides[0], vdW.strides[1], vx.data, vx.strides[1], vx.strides[0], vdy.data,
-         vdy.strides[0], vdy.strides[1], o1);
-    if (need_dx) {
-      // dx (M,K) = dy' (M,N) . W^T (N,K), the mask applied while dy is packed as the A operand.
-      GemmOptions o2;
-      if (vy) {
-        o2.a_mask = vy->data;
-        o2.a_mask_rs = vy->strides[0];
-        o2.a_mask_cs = vy->strides[1];
-      }
-      gemm(dt, M, K, N, vdx.data, vdx.strides[0], vdx.strides[1], vdy.data, vdy.strides[0], vdy.strides[1], vw.data,
-           vw.strides[1], vw.strides[0], o2);
-    }
+    dense_backward(need_dx ? &vdx : nullptr, vdW, vdb, vdy, vx, vw, vy);
   }
   return py::make_tuple(need_dx ? py::object(dx) : py::object(py::none()), dW, db);
 }
@@ -644,7 +318,7 @@ py::array gemm_naive_call(const py::handle& a, const py::handle& b) {
   const DType dt = parse_all(ops, objs, names, 2, fn);
   const View &va = ops[0].view, &vb = ops[1].view;
   if (va.ndim != 2 || vb.ndim != 2) throw ValueError(std::string(fn) + ": a and b must be 2-d");
-  dot_dims(va, vb, "");
+  dot_dims(va, vb);
   py::array r = new_array(dt, {va.shape[0], vb.shape[1]});
   View rv = direct_view(r);
   gemm_naive(dt, va.shape[0], vb.shape[1], va.shape[1], rv.data, rv.strides[0], rv.strides[1], va.data,
