@@ -1,6 +1,6 @@
 """The GEMM under dot, matmul, dense and their backward passes, path by path.
 
-The GEMM (csrc/cpu/gemm.cpp) picks one path per product from its shape, strides, dtype and the
+The GEMM (csrc/cpu/gemm/, the choice in path.cpp) picks one path per product from its shape, strides, dtype and the
 ISA's register tile (MR rows, vectors of ``lanes`` elements); each group below names a path and the
 condition that selects it, and drives it under every ISA the CPU runs, against NumPy and, where the
 thread count changes how the work is split, for the same bits with 1, 2 and 3 threads.
@@ -25,6 +25,88 @@ from pykernels.reference import dense as dense_ref
 
 DTYPES = (np.float32, np.float64)
 
+
+
+# ---- every path, forced: _core._gemm_force_path(name) makes later products take that path wherever
+# it can compute them (gemm/path.cpp's path_applies), so each path is checked on shapes the automatic
+# choice would give to another one. The layouts are ones every path accepts except where noted.
+PATHS = ("matvec", "direct", "direct_transposed_b", "one_row_tile", "one_col_tile", "dot_narrow", "narrow",
+         "narrow_transposed", "blocked")
+
+
+@pytest.fixture
+def forced_path():
+    old = []
+
+    def force(name):
+        old.append(_core._gemm_force_path(name))
+
+    yield force
+    _core._gemm_force_path(old[0] if old else "auto")
+
+
+def test_path_choice_names_the_expected_paths():
+    # The automatic choice on the shapes each path exists for (float32, C-contiguous operands).
+    f = np.float32
+    z = lambda *s: np.zeros(s, f)  # noqa: E731
+    lanes = _core._gemm_kernel_info("float32")["lanes"]
+    assert _core._gemm_path(z(1, 300), z(300, 200)) == "matvec"
+    assert _core._gemm_path(z(300, 300), z(300, 1)) == "matvec"
+    assert _core._gemm_path(z(0, 3), z(3, 4)) == "degenerate"
+    assert _core._gemm_path(z(2000, 2000), z(2000, 2000)) == "blocked"
+    if lanes > 1:
+        assert _core._gemm_path(z(64, 64), z(64, 64)) == "direct"
+        assert _core._gemm_path(z(128, 512), z(512, 10)) == "dot_narrow"
+        assert _core._gemm_path(z(128, 10), z(512, 10).T) == "direct_transposed_b"
+    with pytest.raises(ValueError, match="unknown GEMM path"):
+        _core._gemm_force_path("fastest")
+
+
+def _applies(path, a, b, g):
+    # gemm/path.cpp's path_applies for dot(a, b) into a new C-contiguous C, without masks or bias.
+    (m, k), n = a.shape, b.shape[1]
+    rsa, csa = (st_ // a.itemsize for st_ in a.strides)
+    rsb, csb = (st_ // b.itemsize for st_ in b.strides)
+    lanes = g["lanes"]
+    return {
+        "matvec": m == 1 or n == 1,
+        "direct": g["direct"] and csb == 1,
+        "direct_transposed_b": g["direct"] and rsb == 1 and k <= g["transpose_max_cols"],
+        "one_row_tile": m <= g["mr"] and csb == 1,
+        "one_col_tile": n <= g["mr"] and rsa == 1,
+        "dot_narrow": n <= lanes and g["dot_n"] and csa == 1,
+        "narrow": n <= g["narrow_max_n"] * lanes,
+        "narrow_transposed": m <= g["narrow_max_n"] * lanes,
+        "blocked": True,
+    }[path]
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dt", DTYPES)
+def test_every_path_forced_matches_numpy(isa, forced_path, path, dt, data):
+    g = _core._gemm_kernel_info(np.dtype(dt).name)
+    m = data.draw(st.integers(1, 70), label="m")
+    k = data.draw(st.integers(1, 90), label="k")
+    n = data.draw(st.integers(1, 70), label="n")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    a = rng.standard_normal((m, k)).astype(dt)
+    b = rng.standard_normal((k, n)).astype(dt)
+    if path == "one_col_tile":
+        a = np.asfortranarray(a)
+    if path == "direct_transposed_b":
+        b = np.ascontiguousarray(b.T).T  # B = W.T: contiguous columns
+    forced_path(path)
+    expected_applies = _applies(path, a, b, g)
+    taken = _core._gemm_path(a, b)
+    assert (taken == path) == expected_applies, (taken, path, (m, k, n))
+    got = pk.dot(a, b)
+    assert_product_close(got, a, b, np.dot)
+    # the fused epilogue on the same path (dense: bias along N, relu), against the reference
+    bias = np.abs(rng.standard_normal(n)).astype(dt)  # >= 0: |a||b| + bias bounds the error
+    assert_product_close(pk.dense(a, b, bias, activation="relu"), a, b,
+                         lambda x, w: dense_ref(x, w, bias, activation="relu"))
 
 
 # ---- naive reference: the triple loop kept compiled (_core._gemm_naive), never dispatched ----------

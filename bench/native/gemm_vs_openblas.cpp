@@ -6,7 +6,8 @@
 // Build (from the repository root, after `pip install --no-build-isolation -Cbuild-dir=build .`):
 //   OB=$(python -c "import numpy, glob, os; print(glob.glob(os.path.dirname(numpy.__file__) + '.libs/libscipy_openblas*.so')[0])")
 //   g++ -O2 -std=c++17 -Icsrc/include bench/native/gemm_vs_openblas.cpp
-//       build/CMakeFiles/pk_kernels.dir/csrc/cpu/*.o -fopenmp "$OB" -Wl,-rpath,"$(dirname "$OB")"
+//       build/CMakeFiles/pk_kernels.dir/csrc/cpu/*.o build/CMakeFiles/pk_kernels.dir/csrc/cpu/gemm/*.o
+//       -fopenmp "$OB" -Wl,-rpath,"$(dirname "$OB")"
 //       -o /tmp/gemm_vs_openblas          (one command)
 // Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /tmp/gemm_vs_openblas M N K THREADS
 //   environment: F64=1 (double), TA=1 / TB=1 (A / B transposed, as x.T / W.T views).

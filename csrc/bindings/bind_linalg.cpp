@@ -12,6 +12,7 @@
 
 #include "array_cast.hpp"
 #include "fastcall.hpp"
+#include "pykernels/dispatch.hpp"
 #include "pykernels/elementwise.hpp"
 #include "pykernels/gemm.hpp"
 #include "pykernels/linalg.hpp"
@@ -434,15 +435,49 @@ True
         [](const py::handle* a) { return dense_backward_call(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]); },
         {{"need_dx", py::bool_(true)}});
   m.def("_gemm_naive", &gemm_naive_call, py::arg("a"), py::arg("b"), "Reference triple-loop GEMM (2-d only).");
+  // Test hooks of the GEMM's path choice (tests/test_gemm.py drives every path through them).
   m.def(
-      "_fma_peak_gflops",
-      [](double seconds, int threads) {
-        if (threads < 1) threads = num_threads();
-        py::gil_scoped_release nogil;
-        return fma_peak_gflops(seconds, threads);
+      "_gemm_force_path",
+      [](const std::string& name) {
+        for (int i = 0; i < int(GemmPath::Count); ++i)
+          if (name == gemm_path_name(GemmPath(i))) return std::string(gemm_path_name(gemm_force_path(GemmPath(i))));
+        throw ValueError("unknown GEMM path '" + name + "'");
       },
-      py::arg("seconds") = 0.2, py::arg("threads") = 0,
-      "Measured peak float32 FMA throughput (GFLOP/s) of the active ISA on `threads` threads (0: all).");
+      py::arg("path"), "Force later products onto `path` where it applies ('auto' restores the choice); returns the previous one.");
+  m.def(
+      "_gemm_kernel_info",
+      [](const std::string& dtype) {
+        if (dtype != "float32" && dtype != "float64") throw ValueError("dtype must be 'float32' or 'float64'");
+        const GemmKernels& g = kernels().gemm[dtype == "float32" ? 0 : 1];
+        py::dict d;
+        d["mr"] = g.mr;
+        d["nr"] = g.nr;
+        d["lanes"] = g.lanes;
+        d["mr_short"] = g.mr_short;
+        d["transpose_max_cols"] = g.transpose_max_cols;
+        d["dot_n"] = g.dot_n != nullptr;
+        d["direct"] = g.direct != nullptr;
+        d["narrow_max_n"] = g.limits.narrow_max_n;
+        d["dot_min_k"] = g.limits.dot_min_k;
+        d["direct_max_bytes"] = g.limits.direct_max_bytes;
+        return d;
+      },
+      py::arg("dtype"), "The active ISA's GEMM register tile, vector width and path thresholds (a test hook).");
+  m.def(
+      "_gemm_path",
+      [](const py::handle& a, const py::handle& b) {
+        Operand ops[2];
+        const py::handle objs[2] = {a, b};
+        const char* names[2] = {"a", "b"};
+        const DType dt = parse_all(ops, objs, names, 2, "pykernels._gemm_path");
+        const View &va = ops[0].view, &vb = ops[1].view;
+        if (va.ndim != 2 || vb.ndim != 2) throw ValueError("pykernels._gemm_path: a and b must be 2-d");
+        dot_dims(va, vb);
+        // C is a new C-contiguous (M,N) array: rsc = N, csc = 1.
+        return std::string(gemm_path_name(gemm_path_for(dt, va.shape[0], vb.shape[1], va.shape[1], va.strides[0],
+                                                        va.strides[1], vb.strides[0], vb.strides[1], vb.shape[1], 1)));
+      },
+      py::arg("a"), py::arg("b"), "The path dot(a, b) takes for 2-d a and b (a test hook).");
 }
 
 }  // namespace pk::py_bind

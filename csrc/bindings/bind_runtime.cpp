@@ -4,6 +4,7 @@
 #include "pykernels/common.hpp"
 #include "pykernels/dispatch.hpp"
 #include "pykernels/elementwise.hpp"
+#include "pykernels/fma_probe.hpp"
 #include "pykernels/gemm.hpp"
 #include "pykernels/parallel.hpp"
 #include "pykernels/pool.hpp"
@@ -12,6 +13,15 @@ namespace pk::py_bind {
 namespace py = pybind11;
 
 void bind_runtime(py::module_& m) {
+  m.def(
+      "_fma_peak_gflops",
+      [](double seconds, int threads) {
+        if (threads < 1) threads = num_threads();
+        py::gil_scoped_release nogil;
+        return fma_peak_gflops(seconds, threads);
+      },
+      py::arg("seconds") = 0.2, py::arg("threads") = 0,
+      "Measured peak float32 FMA throughput (GFLOP/s) of the active ISA on `threads` threads (0: all).");
   m.def(
       "set_num_threads",
       [](int n) {

@@ -7,22 +7,12 @@
 #include <cstdint>
 
 #include "pykernels/gemm.hpp"
+#include "pykernels/ops.hpp"
 
 namespace pk {
 
 enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
 const char* isa_name(Isa isa);
-
-// Element-wise binary operations. Every element-wise kernel is one of these on a broadcast pair
-// (relu(x) is Max with a zero-stride scalar 0; relu_backward(dy, x) is WherePositive(dy, x)).
-enum class BinOp : int {
-  Add = 0,        // a + b
-  Sub,            // a - b
-  Mul,            // a * b
-  Max,            // NumPy maximum: NaN in either propagates; a if a > b else b
-  WherePositive,  // b > 0 ? a : 0 (the relu mask applied to a gradient)
-  Count
-};
 
 // One strided 1-d inner loop: out[i*so] = op(a[i*sa], b[i*sb]) for i < n. Strides in elements.
 // Contract: out either does not overlap a/b at all, or is exactly a (or b) with the same stride.
@@ -46,21 +36,21 @@ using AccumulateRowsLoop = void (*)(double* acc, const void* x, int64_t nrows, i
 
 struct KernelTable {
   Isa isa = Isa::generic;
-  BinaryLoop binary[int(BinOp::Count)][2] = {};  // [op][dtype]
-  BinaryStreamLoop binary_stream[int(BinOp::Count)][2] = {};
-  BinaryLoop2D binary_2d[int(BinOp::Count)][2] = {};
+  // [op][dtype], op = index in BinaryOps (ops.hpp)
+  BinaryLoop binary[kNumBinaryOps][2] = {};
+  BinaryStreamLoop binary_stream[kNumBinaryOps][2] = {};
+  BinaryLoop2D binary_2d[kNumBinaryOps][2] = {};
   SumLoop sum[2] = {};
   AccumulateLoop accumulate[2] = {};
   AccumulateRowsLoop accumulate_rows[2] = {};
   GemmKernels gemm[2];                         // [dtype]: micro-kernel, packing, gemv (gemm_<isa>.cpp)
-  double (*fma_loop_f32)(int64_t iters) = nullptr;  // peak-FMA probe: returns flops done
 };
 
 // What the blocking of the GEMM depends on (dispatch.cpp): the CPU vendor and the cache sizes the C
 // library reports (sysconf, from cpuid), 0 where unknown.
 struct CpuInfo {
   const char* vendor = "unknown";  // "intel", "amd" or "unknown" (for show_config)
-  bool amd = false;                 // the one distinction the tuning makes (gemm.cpp, elementwise.cpp)
+  bool amd = false;                 // the one distinction the tuning makes (gemm/blocked.cpp, elementwise.cpp)
   int64_t l1d = 0, l2 = 0, l3 = 0;  // bytes (L2 per core)
 };
 const CpuInfo& cpu_info();

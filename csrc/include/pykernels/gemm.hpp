@@ -1,7 +1,7 @@
 // Matrix products: a BLIS/GotoBLAS-style packed GEMM (with a fused bias + relu epilogue and the relu
 // mask / column sums of the dense backward pass applied while packing), a bandwidth-bound
 // matrix-vector kernel, a batched driver for N-d dot/matmul and their backward passes, and the
-// naive reference. Pure C++ (no Python); the bindings live in csrc/bindings/bind_linalg.cpp.
+// naive reference (csrc/cpu/gemm/). Pure C++ (no Python); dot/matmul/dense build on it in linalg.hpp.
 //
 // Conventions: A is (M,K), B is (K,N), C is (M,N); every operand is addressed through signed element
 // strides (rs = row stride, cs = column stride), so transposes and negative strides cost nothing:
@@ -16,7 +16,7 @@
 
 namespace pk {
 
-// ---- per-ISA building blocks (gemm_generic.cpp / gemm_avx2.cpp / gemm_avx512.cpp) ---------------
+// ---- per-ISA building blocks (gemm/isa_generic.cpp, isa_avx2.cpp, isa_avx512.cpp) ----------------
 enum GemmBias : int { kBiasNone = 0, kBiasCol = 1, kBiasRow = 2 };
 
 // Micro-kernel: C[0:m, 0:n] (op)= Apanel(MR x k) * Bpanel(k x NR), m <= MR, n <= NR.
@@ -64,6 +64,38 @@ using GemmDirect = void (*)(int64_t m, int64_t n, int64_t k, const void* a, int6
 // transposed (the narrow paths' B).
 using GemmTranspose = void (*)(void* dst, int64_t ldd, const void* src, int64_t lds, int64_t rows, int64_t cols);
 
+// The ways a product is computed (csrc/cpu/gemm/): each is the fastest for some shapes, and the
+// choice (gemm/path.cpp) depends only on the shapes, strides and fused operations, never on the
+// thread count, so every element of C has the same sum order whatever the threads.
+enum class GemmPath : int {
+  Auto = 0,           // (for gemm_force_path: no forcing)
+  Degenerate,         // M, N or K is 0: the epilogue of an empty sum
+  Matvec,             // M == 1 or N == 1: the bandwidth-bound matrix-vector kernel
+  Direct,             // small B with contiguous rows: nothing packed, A and B read in place
+  DirectTransposedB,  // the same with B = W.T of few rows: each thread transposes its columns first
+  OneRowTile,         // M <= MR: the blocked framework with B read in place (one row tile)
+  OneColTile,         // N <= MR with A^T row-contiguous: C^T = B^T A^T on one row tile
+  DotNarrow,          // N <= one vector, long contiguous rows of A: dot products along k
+  Narrow,             // N <= two vectors: only B packed, A read in place
+  NarrowTransposed,   // M <= two vectors < N: the narrow kernel on C^T = B^T A^T
+  Blocked,            // the packed, cache-blocked framework (large products)
+  Count
+};
+const char* gemm_path_name(GemmPath p);
+
+// The thresholds of the path choice, per ISA (filled with the kernels, gemm/ukernels.inc). Each is
+// where one path starts to beat the next on the machines measured (bench/bench_dot.py,
+// bench/native/gemm_vs_openblas.cpp re-derive them); none changes a result's bits.
+struct GemmLimits {
+  // B (and a masked A, which is copied) at most this many bytes: nothing packed (Direct). Such a B
+  // stays in L1/L2 for the whole product, so packing it buys nothing.
+  int64_t direct_max_bytes = int64_t(64) << 10;
+  int64_t narrow_max_n = 2;  // Narrow for N up to this many vectors
+  int64_t dot_min_k = 4;     // DotNarrow needs K of at least this many vectors
+  // Blocked computes C^T = B^T A^T when that makes the register tile this much less padded.
+  double swap_min_gain = 1.15;
+};
+
 struct GemmKernels {
   int mr = 0, nr = 0;     // register tile
   int64_t kc = 0, mc = 0;  // cache blocks (see the ISA file for why)
@@ -82,10 +114,11 @@ struct GemmKernels {
   GemmTranspose transpose = nullptr;
   int transpose_max_cols = 0;  // transpose() uses register transposes up to this many columns
   int lanes = 1;  // vector width in elements
+  GemmLimits limits;
 };
 
 // Bytes of packed B each thread keeps per block (KC x its columns of an NC panel), from the CPU
-// (see gemm.cpp); PYKERNELS_GEMM_B_BLOCK_KB overrides it. It decides which columns go together,
+// (see gemm/blocked.cpp); PYKERNELS_GEMM_B_BLOCK_KB overrides it. It decides which columns go together,
 // never the order of a sum: results do not depend on it.
 int64_t gemm_b_block_bytes();
 
@@ -131,8 +164,12 @@ struct BatchedOperand {
 void gemm_batched(DType dt, int nb, const int64_t* bshape, int64_t M, int64_t N, int64_t K, const BatchedOperand& C,
                   const BatchedOperand& A, const BatchedOperand& B);
 
-// Peak FMA throughput of this core(s): runs independent FMA chains for about `seconds` on
-// `threads` threads with the widest vectors of the active ISA; returns GFLOP/s (2 flops per FMA).
-double fma_peak_gflops(double seconds, int threads);
+// For tests: every later product runs on `path` where that path can compute it (the choice of
+// gemm/path.cpp otherwise); GemmPath::Auto restores the normal choice. Returns the previous value.
+GemmPath gemm_force_path(GemmPath path);
+// The path gemm() would take for a product of these shapes and strides (no masks, bias or sums),
+// for tests and show_config.
+GemmPath gemm_path_for(DType dt, int64_t M, int64_t N, int64_t K, int64_t rsa, int64_t csa, int64_t rsb,
+                       int64_t csb, int64_t rsc, int64_t csc);
 
 }  // namespace pk

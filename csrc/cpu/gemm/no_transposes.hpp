@@ -1,6 +1,6 @@
-// The register-transpose hooks of the GEMM SIMD traits (see gemm_avx512.cpp for what each does),
+// The register-transpose hooks of the GEMM SIMD traits (see isa_avx512.cpp for what each does),
 // declined: a traits type without vector transposes derives from this, and the callers in
-// gemm_kernels.inc fall back to their scalar loops. Internal linkage (anonymous namespace), like
+// ukernels.inc fall back to their scalar loops. Internal linkage (anonymous namespace), like
 // the traits themselves: every ISA file is compiled with its own -m flags, and an inline function
 // shared across them could be merged by the linker into the copy built for another ISA.
 #pragma once

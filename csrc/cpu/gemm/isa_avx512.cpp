@@ -2,25 +2,25 @@
 //
 // Register tile: 12 x 32 floats (12 x 16 doubles) = 24 zmm accumulators + 2 for the B row; the A
 // value is broadcast from memory ({1to16} embedded broadcast or one vbroadcastss). Per k step 24
-// FMAs against 2 vector loads + 12 broadcasts: the two 512-bit FMA pipes of Zen5 (4-cycle latency
-// -> at least 8 independent chains needed) stay busy and the loads are not the bottleneck.
+// FMAs against 2 vector loads + 12 broadcasts: two 512-bit FMA pipes (4-cycle latency -> at least 8
+// independent chains needed) stay busy and the loads are not the bottleneck.
 // MR = 12 rather than 14: the MNIST batch of 128 rows is 11 tiles with 4 padded rows (97%
 // useful) instead of 10 tiles with 12 padded rows (91%); square sizes lose nothing measurable.
 //
-// Cache blocks (Zen5 VM: L1d 48 KiB/core, L2 1 MiB/core, L3 32 MiB shared; lscpu):
+// Cache blocks (tuned for L1d 48 KiB/core, L2 1 MiB/core, L3 32 MiB shared):
 //  - KC = 448, MC = 192 (fp32), chosen by measurement: interleaved runs in one process (1 thread,
 //    median of 7 rounds, bench-like sizes) of (KC, MC) in {192..640} x {144..480}: (448, 192) was
 //    best or within noise of the best everywhere; in one run n = 1024: 199 GFLOP/s vs 196 for
 //    (384, 240); n = 2048: 197 vs 184; (128,784)x(784,512): 205 vs 202 ((256, 336) gave 196, 176
-//    and 193 in an earlier run). gemm.cpp evens the blocks out (K = 1024 -> 3 x 344, K = 784 ->
+//    and 193 in an earlier run). blocked.cpp evens the blocks out (K = 1024 -> 3 x 344, K = 784 ->
 //    2 x 392), so the
 //    packed B micro-panel is KC x 32 x 4 B = 43-56 KiB (about L1) and the A block MC x KC
 //    = 192 x 448 x 4 B = 336 KiB sits in L2 (1 MiB).
 //  - fp64: KC = 448, MC = 168 (A block 588 KiB), measured the same way with MC = 160: n = 2048:
 //    91.4 GFLOP/s vs 89.9 for (384, 192) and 84.6 for (256, 336); n = 1024: 91.4 vs 88.9 and 87.4.
 //    (MC is kept a multiple of MR.)
-//  - NC (gemm.cpp, gemm_b_block_bytes): every thread's packed B block KC x NC is kept within 8 MiB
-//    on AMD (an L3-resident slice) and half the L2 elsewhere (the Xeon VM's L3 streams too slowly).
+//  - NC (blocked.cpp, gemm_b_block_bytes): every thread's packed B block KC x NC is kept within
+//    8 MiB on AMD (an L3-resident slice) and half the L2 elsewhere (a mesh L3 streams too slowly).
 // Packing of row-major A and column-major B goes through 16 x 16 (8 x 8 for doubles) register
 // transposes, so transposed operands cost no more than contiguous ones.
 #include <immintrin.h>
@@ -261,4 +261,4 @@ constexpr int kMrShort = 10;
 }  // namespace
 
 #define PK_GEMM_NS isa_avx512
-#include "gemm_kernels.inc"
+#include "ukernels.inc"

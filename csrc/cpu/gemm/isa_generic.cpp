@@ -4,7 +4,7 @@
 // Blocks as for AVX2: KC = 256 (B micro-panel 8 KiB fp32), MC = 128.
 #include <cstdint>
 
-#include "gemm_no_transposes.hpp"
+#include "no_transposes.hpp"
 
 namespace {
 
@@ -45,4 +45,4 @@ constexpr int kMrShort = 0;
 }  // namespace
 
 #define PK_GEMM_NS isa_generic
-#include "gemm_kernels.inc"
+#include "ukernels.inc"

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "gemm_no_transposes.hpp"
+#include "no_transposes.hpp"
 
 namespace {
 
@@ -86,4 +86,4 @@ constexpr int kMrShort = 0;
 }  // namespace
 
 #define PK_GEMM_NS isa_avx2
-#include "gemm_kernels.inc"
+#include "ukernels.inc"
