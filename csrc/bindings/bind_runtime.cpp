@@ -75,6 +75,22 @@ void bind_runtime(py::module_& m) {
         set_stream_min_bytes(bytes);
       },
       py::arg("bytes"));
+  m.def(
+      "_thread_pool_counters",
+      [] {
+        const PoolCounters c = pool_counters();
+        py::dict d;
+        d["regions"] = c.regions;
+        d["caller_chunks"] = c.caller_chunks;
+        d["worker_chunks"] = c.worker_chunks;
+        d["busy_fallbacks"] = c.busy_fallbacks;
+        d["stalls"] = c.stalls;
+        d["serial_regions"] = c.serial_regions;
+        return d;
+      },
+      "Counters of the worker pool behind every parallel kernel (cumulative since import).");
+  m.def("_spin_us", &spin_us, "Microseconds an idle worker spins before it sleeps (PYKERNELS_SPIN_US).");
+  m.def("_set_spin_us", &set_spin_us, py::arg("us"));
   m.def("_pool_stats", [] {
     const PoolStats st = pool_stats();
     py::dict d;

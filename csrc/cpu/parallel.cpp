@@ -1,15 +1,40 @@
-// Thread-count state, fork detection and the single OpenMP parallel region used by parallel_for.
+// Thread-count state, fork detection and the worker pool behind parallel_for (parallel.hpp).
+//
+// The pool: workers (std::thread, started on first use, as many as the thread count needs) wait for
+// a region's epoch to change, spinning for spin_us() and then sleeping on a condition variable. A
+// region is a Job on the caller's stack: chunks are claimed with one fetch_add on job.next by the
+// caller and by every worker that arrives in time; the caller runs chunks too and then waits for the
+// claimed ones to finish (job.done), never for a worker that has not arrived. It then unpublishes the
+// job and waits until no worker is inside it (`inside`: a worker counts itself in before it reads the
+// job pointer; seq_cst on both sides, so a late worker either is counted or sees no job).
+// One region at a time: a second caller (another Python thread) that finds the pool busy runs its
+// region on its own thread, which computes the same bits.
 #include "pykernels/parallel.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #ifdef PK_HAVE_OPENMP
 #include <omp.h>
+#endif
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define PK_CPU_RELAX() _mm_pause()
+#else
+#define PK_CPU_RELAX() ((void)0)
 #endif
 
 namespace pk {
@@ -17,21 +42,193 @@ namespace {
 
 std::atomic<int> g_threads{0};  // 0 = not yet initialised
 std::atomic<bool> g_forked{false};
+std::atomic<int> g_spin_us{-1};
 
 void on_fork_child() { g_forked.store(true); }
 
 int initial_threads() {
-#ifdef PK_HAVE_OPENMP
   static const bool registered = [] {
     pthread_atfork(nullptr, nullptr, on_fork_child);
     return true;
   }();
   (void)registered;
+#ifdef PK_HAVE_OPENMP
   return omp_get_max_threads();
 #else
   return 1;
 #endif
 }
+
+using Clock = std::chrono::steady_clock;
+
+struct Job {
+  void (*fn)(void*, int64_t) = nullptr;
+  void* ctx = nullptr;
+  int64_t nchunks = 0;
+  int max_workers = 0;  // workers allowed in (the region's thread count - 1)
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+  std::atomic<int> joined{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;  // the first exception, set by whoever flips `failed`
+
+  // Claims and runs chunks until none is left; returns how many it ran.
+  int64_t work() {
+    int64_t ran = 0;
+    for (int64_t c = next.fetch_add(1, std::memory_order_relaxed); c < nchunks;
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      if (!failed.load(std::memory_order_relaxed)) {
+        try {
+          fn(ctx, c);
+        } catch (...) {
+          bool expected = false;
+          if (failed.compare_exchange_strong(expected, true)) error = std::current_exception();
+        }
+      }
+      ++ran;
+      done.fetch_add(1, std::memory_order_release);
+    }
+    return ran;
+  }
+};
+
+class Pool {
+ public:
+  static Pool& get() {
+    static Pool* pool = new Pool();  // never destroyed: workers may outlive static destructors
+    return *pool;
+  }
+
+  void run(int nthreads, int64_t nchunks, void (*fn)(void*, int64_t), void* ctx) {
+    std::unique_lock<std::mutex> region(region_mu_, std::try_to_lock);
+    if (!region.owns_lock()) {  // another thread's region is running: this one runs here
+      busy_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+      for (int64_t c = 0; c < nchunks; ++c) fn(ctx, c);
+      return;
+    }
+    ensure_workers(nthreads - 1);
+    Job job;
+    job.fn = fn;
+    job.ctx = ctx;
+    job.nchunks = nchunks;
+    job.max_workers = nthreads - 1;
+    job_.store(&job, std::memory_order_seq_cst);
+    epoch_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lk(sleep_mu_);
+      sleep_cv_.notify_all();
+    }
+    const auto t0 = Clock::now();
+    const int64_t mine = job.work();
+    const auto t1 = Clock::now();
+    wait_until([&] { return job.done.load(std::memory_order_acquire) >= nchunks; });
+    note_wait(t1 - t0, Clock::now() - t1);
+    job_.store(nullptr, std::memory_order_seq_cst);
+    wait_until([&] { return inside_.load(std::memory_order_seq_cst) == 0; });
+    regions_.fetch_add(1, std::memory_order_relaxed);
+    caller_chunks_.fetch_add(mine, std::memory_order_relaxed);
+    worker_chunks_.fetch_add(nchunks - mine, std::memory_order_relaxed);
+    if (job.failed.load()) std::rethrow_exception(job.error);
+  }
+
+  // True while regions should run on the calling thread alone (see note_wait).
+  bool backing_off() const {
+    return Clock::now().time_since_epoch().count() < serial_until_.load(std::memory_order_relaxed);
+  }
+
+  PoolCounters counters() const {
+    PoolCounters c;
+    c.regions = regions_.load();
+    c.caller_chunks = caller_chunks_.load();
+    c.worker_chunks = worker_chunks_.load();
+    c.busy_fallbacks = busy_fallbacks_.load();
+    c.stalls = stalls_.load();
+    c.serial_regions = serial_regions_.load();
+    return c;
+  }
+
+  void count_serial() { serial_regions_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  // Spins for a while (the usual wait: a worker finishing its chunk), then sleeps in short steps: a
+  // worker that was descheduled mid-chunk can then be moved to this core, which is idle meanwhile.
+  template <class Pred>
+  static void wait_until(Pred ready) {
+    const auto spin_end = Clock::now() + std::chrono::microseconds(50);
+    int polls = 0;
+    while (!ready()) {
+      PK_CPU_RELAX();
+      if (++polls % 64 == 0 && Clock::now() >= spin_end) {
+        while (!ready()) std::this_thread::sleep_for(std::chrono::microseconds(20));
+        return;
+      }
+    }
+  }
+
+  // A worker that claimed a chunk and then lost its core (another process runs there) makes the
+  // caller wait for it far longer than the caller's own share took. After such a stall the regions
+  // run on the calling thread alone for a while, doubling from 10 ms up to 1 s while stalls recur,
+  // and back to the pool at once when a region runs without one: on a busy core one thread is what
+  // the work gets anyway, and it never waits for a time slice.
+  void note_wait(Clock::duration own, Clock::duration waited) {
+    const auto limit = std::max<Clock::duration>(std::chrono::microseconds(200), 4 * own);
+    if (waited <= limit) {
+      backoff_ms_ = 0;
+      return;
+    }
+    stalls_.fetch_add(1, std::memory_order_relaxed);
+    backoff_ms_ = backoff_ms_ == 0 ? 10 : std::min(1000, backoff_ms_ * 2);
+    serial_until_.store((Clock::now() + std::chrono::milliseconds(backoff_ms_)).time_since_epoch().count(),
+                        std::memory_order_relaxed);
+  }
+
+  void ensure_workers(int n) {
+    while (int(workers_.size()) < n) {
+      workers_.emplace_back([this] { loop(); });
+      workers_.back().detach();
+    }
+  }
+
+  void loop() {
+    uint64_t seen = epoch_.load(std::memory_order_acquire);
+    while (true) {
+      // Wait for the next region: spin (back-to-back regions find the worker awake), then sleep.
+      const auto spin_end = Clock::now() + std::chrono::microseconds(spin_us());
+      int polls = 0;
+      while (epoch_.load(std::memory_order_acquire) == seen) {
+        PK_CPU_RELAX();
+        if (++polls % 64 == 0 && Clock::now() >= spin_end) {
+          std::unique_lock<std::mutex> lk(sleep_mu_);
+          sleeping_.fetch_add(1, std::memory_order_seq_cst);
+          sleep_cv_.wait(lk, [&] { return epoch_.load(std::memory_order_seq_cst) != seen; });
+          sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+          break;
+        }
+      }
+      seen = epoch_.load(std::memory_order_acquire);
+      inside_.fetch_add(1, std::memory_order_seq_cst);
+      Job* job = job_.load(std::memory_order_seq_cst);
+      // Join only while chunks are left and the region wants more threads.
+      if (job && job->next.load(std::memory_order_relaxed) < job->nchunks &&
+          job->joined.fetch_add(1, std::memory_order_relaxed) < job->max_workers)
+        job->work();
+      inside_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+
+  std::mutex region_mu_;  // one region at a time
+  std::atomic<Job*> job_{nullptr};
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<int> inside_{0};
+  std::atomic<int> sleeping_{0};
+  std::mutex sleep_mu_;
+  std::condition_variable sleep_cv_;
+  std::vector<std::thread> workers_;  // grows under region_mu_
+  std::atomic<int64_t> regions_{0}, caller_chunks_{0}, worker_chunks_{0}, busy_fallbacks_{0};
+  std::atomic<int64_t> stalls_{0}, serial_regions_{0};
+  int backoff_ms_ = 0;  // under region_mu_
+  std::atomic<Clock::rep> serial_until_{0};
+};
 
 }  // namespace
 
@@ -87,25 +284,39 @@ int threads_for(int64_t n, int64_t grain) {
   return nt;
 }
 
-namespace detail {
-void run_parallel(int nthreads, void (*fn)(void*, int, int), void* ctx) {
-#ifdef PK_HAVE_OPENMP
-  // Exceptions must not escape an OpenMP region: capture the first and rethrow after the join.
-  std::exception_ptr err = nullptr;
-#pragma omp parallel num_threads(nthreads)
-  {
-    try {
-      fn(ctx, omp_get_thread_num(), omp_get_num_threads());
-    } catch (...) {
-#pragma omp critical(pk_err)
-      if (!err) err = std::current_exception();
+int spin_us() {
+  int v = g_spin_us.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = kDefaultSpinUs;
+    if (const char* e = std::getenv("PYKERNELS_SPIN_US")) {
+      const long x = std::strtol(e, nullptr, 10);
+      if (x >= 0 && x <= 1000000) v = int(x);
     }
+    g_spin_us.store(v, std::memory_order_relaxed);
   }
-  if (err) std::rethrow_exception(err);
-#else
-  (void)nthreads;
-  fn(ctx, 0, 1);
-#endif
+  return v;
+}
+
+void set_spin_us(int us) {
+  if (us < 0 || us > 1000000) throw std::invalid_argument("spin time must be in [0, 1000000] us, got " + std::to_string(us));
+  g_spin_us.store(us);
+}
+
+PoolCounters pool_counters() { return Pool::get().counters(); }
+
+namespace detail {
+void run_chunks(int nthreads, int64_t nchunks, void (*fn)(void*, int64_t), void* ctx) {
+  if (nthreads <= 1 || nchunks <= 1 || g_forked.load(std::memory_order_relaxed)) {
+    for (int64_t c = 0; c < nchunks; ++c) fn(ctx, c);
+    return;
+  }
+  Pool& pool = Pool::get();
+  if (pool.backing_off()) {
+    pool.count_serial();
+    for (int64_t c = 0; c < nchunks; ++c) fn(ctx, c);
+    return;
+  }
+  pool.run(nthreads, nchunks, fn, ctx);
 }
 }  // namespace detail
 

@@ -44,7 +44,7 @@ void run_row_split(int64_t m, int nt, int64_t min_rows, int64_t align, F&& body)
   if (nt <= 1 || m < min_rows)
     body(int64_t(0), m);
   else
-    parallel_for(m, std::max<int64_t>(align, m / nt), align, [&](int64_t b, int64_t e) { body(b, e); });
+    parallel_for(m, std::max<int64_t>(align, m / nt), align, [&](int64_t b, int64_t e) { body(b, e); }, 1);
 }
 
 // 64-byte aligned scratch, grown on demand and kept per thread: no allocation per call once warm.

@@ -153,7 +153,8 @@ void direct(const Problem<T>& p, const GemmKernels& g, int nt_max, bool transpos
              bias ? bias + j0 : nullptr, p.relu ? 1 : 0);
   };
   if (split_cols)
-    parallel_for(N, std::max<int64_t>(g.nr, N / nt), g.nr, [&](int64_t j0, int64_t j1) { body(0, M, j0, j1); });
+    parallel_for(
+        N, std::max<int64_t>(g.nr, N / nt), g.nr, [&](int64_t j0, int64_t j1) { body(0, M, j0, j1); }, 1);
   else
     run_row_split(M, nt, 2 * int64_t(g.mr), g.mr, [&](int64_t i0, int64_t i1) { body(i0, i1, 0, N); });
 }

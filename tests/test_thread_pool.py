@@ -1,0 +1,91 @@
+"""The worker pool behind every parallel kernel (csrc/cpu/parallel.cpp): chunks claimed by whoever
+is free, the caller waiting only for claimed chunks, one region at a time with other callers running
+theirs on their own thread, exceptions carried back to the caller. Speed under load is measured by
+the benchmarks (bench/run.py --busy-cores 1), not here."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import pykernels as pk
+from pykernels import _core
+
+
+def test_regions_use_the_pool_and_the_caller_works_too():
+    pk.set_num_threads(2)
+    a = np.arange(4_000_000, dtype=np.float32)
+    before = _core._thread_pool_counters()
+    for _ in range(20):
+        out = pk.add(a, a)
+    after = _core._thread_pool_counters()
+    np.testing.assert_array_equal(out, a + a)
+    ran = (after["regions"] - before["regions"]) + (after["serial_regions"] - before["serial_regions"])
+    assert ran == 20
+    # the caller claims chunks itself in every region it runs in parallel
+    if after["regions"] > before["regions"]:
+        assert after["caller_chunks"] > before["caller_chunks"]
+
+
+def test_one_thread_never_enters_the_pool():
+    a = np.ones(4_000_000, np.float32)
+    with pk.threads(1):
+        before = _core._thread_pool_counters()
+        pk.multiply(a, a)
+        assert _core._thread_pool_counters() == before
+
+
+def test_concurrent_callers_get_numpys_results():
+    # Several Python threads (the GIL is released in the kernels) share one pool: one region at a
+    # time, the others run theirs on their own thread; every result is the same bits.
+    pk.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(3_000_000).astype(np.float32)
+    X = rng.standard_normal((256, 300)).astype(np.float64)
+    W = rng.standard_normal((300, 200)).astype(np.float64)
+    want_add, want_dot = a * a, pk.dot(X, W)
+    errors = []
+
+    def work():
+        try:
+            for _ in range(15):
+                assert np.array_equal(pk.multiply(a, a), want_add)
+                assert np.array_equal(pk.dot(X, W), want_dot)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    np.testing.assert_allclose(want_dot, X @ W, rtol=1e-12, atol=1e-12)
+
+
+def test_exception_in_a_chunk_reaches_the_caller_and_the_pool_recovers():
+    # K = 2**54 broadcast operands (no memory): the narrow path packs its K x 16 B per thread inside
+    # the region, and that exabyte allocation fails there.
+    pk.set_num_threads(2)
+    a = np.broadcast_to(np.float32(1), (64, 2**54))
+    b = np.broadcast_to(np.float32(1), (2**54, 2))
+    for _ in range(3):
+        with pytest.raises(MemoryError):
+            pk.dot(a, b)
+    x = np.arange(2_000_000, dtype=np.float32)
+    np.testing.assert_array_equal(pk.add(x, 1.0), x + 1.0)
+
+
+def test_spin_setting():
+    old = _core._spin_us()
+    try:
+        _core._set_spin_us(0)  # workers sleep at once: regions still complete
+        x = np.arange(2_000_000, dtype=np.float64)
+        for _ in range(5):
+            np.testing.assert_array_equal(pk.maximum(x, 3.0), np.maximum(x, 3.0))
+        with pytest.raises(ValueError):
+            _core._set_spin_us(-1)
+    finally:
+        _core._set_spin_us(old)
