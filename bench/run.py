@@ -5,6 +5,7 @@ check that nothing else was running, and say what it found.
     python bench/run.py              # element-wise at 1e3..1e6 elements, the main matrix cases (~4 min)
     python bench/run.py --full       # also 1e7 elements and every matrix case (~10 min)
     python bench/run.py --full --repeat 3 --write   # what bench/RESULTS.md holds: median of 3 runs
+    python bench/run.py --busy-cores 1               # the same under load: one busy process kept running
 
 It prints one line per benchmark (suite, case, time left), checks the machine before, between and
 after the suites (load average, FMA and STREAM probes, the CPU time other processes took) and ends
@@ -237,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write", action="store_true", help="write bench/RESULTS.md and the plots in bench/results/")
     p.add_argument("--repeat", type=int, default=1,
                    help="run the suites this many times, alternating, and report the median over the runs")
-    p.add_argument("--keep", metavar="DIR", default=LOCAL,
+    p.add_argument("--busy-cores", type=int, default=0, metavar="N",
+                   help="keep N busy processes running during the suites (a laptop with a browser open, a shared "
+                        "CI runner); pykernels, NumPy and PyTorch run under the same load. With --write the "
+                        "results go to bench/RESULTS-loaded.md")
+    p.add_argument("--keep", metavar="DIR", default=None,
                    help=f"where the JSON files, the log and (without --write) the tables and plots go (default {LOCAL})")
     args = p.parse_args(argv)
     mode = "quick" if args.quick else "full" if args.full else "default"
@@ -248,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from pykernels import _core
 
-    out_dir = os.path.abspath(args.keep)
+    busy = max(0, args.busy_cores)
+    out_dir = os.path.abspath(args.keep or (LOCAL + "-loaded" if busy else LOCAL))
     os.makedirs(out_dir, exist_ok=True)
     for f in os.listdir(out_dir):  # the files of an earlier run in the same place
         if f == "run.json" or (f.split("-")[0] in dict(SUITES) and f.endswith((".json", ".log"))):
@@ -271,8 +277,36 @@ def main(argv: list[str] | None = None) -> int:
 
     run["probes"].append(probe(threads))
     printer.say("check before: " + _probe_line(run["probes"][-1]))
+    run["busy_cores"] = busy
+    loaders = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    if busy:
+        printer.say(f"{busy} busy process{'es' if busy > 1 else ''} started: every figure below is taken under load")
+    try:
+        _suites(printer, run, cfg, args, out_dir, threads, stream_mod, summary)
+    finally:
+        for ld in loaders:
+            ld.kill()
+            ld.wait()
+    with open(os.path.join(out_dir, "run.json"), "w") as f:
+        json.dump(run, f, indent=1)
+
+    data = summary.load_dir(out_dir)
+    if args.write:
+        results = os.path.join(HERE, "RESULTS-loaded.md" if busy else "RESULTS.md")
+        plots = os.path.join(HERE, "results", "loaded") if busy else os.path.join(HERE, "results")
+        os.makedirs(plots, exist_ok=True)
+    else:
+        results, plots = os.path.join(out_dir, "RESULTS.md"), out_dir
+    res = summary.build(data, plots)
+    with open(results, "w") as f:
+        f.write(summary.results_markdown(res, data, results))
+    printer.say(summary.console_text(res, os.path.relpath(results)))
+    return 0
+
+
+def _suites(printer, run, cfg, args, out_dir, threads, stream_mod, summary) -> None:
     printer.say(f"STREAM-style bandwidth ({', '.join(f'{m} MB' for m in cfg['stream_mb'])} arrays) ...")
-    run["stream"] = stream_mod.measure(threads=threads, sizes_mb=cfg["stream_mb"], reps=5 if mode == "quick" else 10)
+    run["stream"] = stream_mod.measure(threads=threads, sizes_mb=cfg["stream_mb"], reps=5 if run["mode"] == "quick" else 10)
 
     c0 = cpu_times()
     n_suites = len(SUITES) * args.repeat
@@ -291,22 +325,10 @@ def main(argv: list[str] | None = None) -> int:
             if "others" in d:
                 msg += f"; other processes used {d['others'] / d['wall']:.2f} cores meanwhile"
             printer.say(msg)
-            if d.get("others", 0.0) > summary.OTHERS_SHARE * d["wall"] * run["cores"]:
+            expected = run["busy_cores"] * d["wall"]  # the load asked for with --busy-cores
+            if d.get("others", 0.0) - expected > summary.OTHERS_SHARE * d["wall"] * run["cores"]:
                 printer.say("  warning: another process shared the cores during this suite: its figures are disturbed")
     run["cpu"] = cpu_delta(c0, cpu_times())
-    with open(os.path.join(out_dir, "run.json"), "w") as f:
-        json.dump(run, f, indent=1)
-
-    data = summary.load_dir(out_dir)
-    if args.write:
-        results, plots = os.path.join(HERE, "RESULTS.md"), os.path.join(HERE, "results")
-    else:
-        results, plots = os.path.join(out_dir, "RESULTS.md"), out_dir
-    res = summary.build(data, plots)
-    with open(results, "w") as f:
-        f.write(summary.results_markdown(res, data, results))
-    printer.say(summary.console_text(res, os.path.relpath(results)))
-    return 0
 
 
 if __name__ == "__main__":

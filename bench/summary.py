@@ -152,6 +152,9 @@ def disturbance(run: dict | None, fam: list[dict] | None = None) -> dict:
     run = run or {}
     reasons, facts = [], []
     cores = run.get("cores") or 1
+    busy = run.get("busy_cores") or 0
+    if busy:
+        facts.append(f"{busy} busy process{'es' if busy > 1 else ''} kept running on purpose (--busy-cores)")
     load = run.get("loadavg_start")
     if load:
         facts.append(f"load average before the run {load[0]:.2f} (1 min) on {cores} cores")
@@ -173,13 +176,13 @@ def disturbance(run: dict | None, fam: list[dict] | None = None) -> dict:
             lo, hi = min(vs), max(vs)
             tt = f" on {t} thread{'s' if t > 1 else ''}" if t else ""
             facts.append(f"{what}{tt}: {lo:.0f}-{hi:.0f} {unit} over {len(vs)} checks")
-            if lo < (1 - PROBE_SPREAD) * hi:
+            if lo < (1 - PROBE_SPREAD) * hi and not busy:
                 reasons.append(f"the {what}{tt} varied from {lo:.0f} to {hi:.0f} {unit} between checks "
                                f"({100 * (1 - lo / hi):.0f}% below its best)")
     acct = run.get("cpu")
     if acct and acct.get("wall"):
         machine = acct["wall"] * cores
-        others = max(0.0, acct.get("others", 0.0))
+        others = max(0.0, acct.get("others", 0.0) - busy * acct["wall"])  # the load asked for is not a disturbance
         steal = max(0.0, acct.get("steal", 0.0))
         facts.append(f"other processes used {others / acct['wall']:.2f} of the {cores} cores during the run "
                      f"({100 * others / machine:.0f}% of the CPU time); steal {100 * steal / machine:.0f}%")
@@ -189,9 +192,9 @@ def disturbance(run: dict | None, fam: list[dict] | None = None) -> dict:
         if steal > OTHERS_SHARE * machine:
             reasons.append(f"the hypervisor took {100 * steal / machine:.0f}% of the CPU time (steal)")
     over = sum(f.get("over_limit", 0) for f in fam or [])
-    if over:
+    if over and not busy:
         reasons.append(f"{over} figure(s) exceed the measured limit (a probe slowed by other work understates it)")
-    return {"disturbed": bool(reasons), "reasons": reasons, "facts": facts}
+    return {"disturbed": bool(reasons), "reasons": reasons, "facts": facts, "busy_cores": busy}
 
 
 # ---- text ---------------------------------------------------------------------------------------
@@ -227,6 +230,11 @@ def verdict_lines(fam: list[dict], dist: dict, torch_installed: bool, markdown: 
     out.append("")
     out.append("Speed-up = the reference's median time / pykernels' (all threads; > 1x: pykernels faster). "
                "Limits measured on this machine in the same run.")
+    busy = dist.get("busy_cores", 0)
+    if busy:
+        out.append("")
+        out.append(f"LOADED RUN: {busy} busy process{'es' if busy > 1 else ''} kept running on purpose "
+                   "(--busy-cores): the figures show pykernels, NumPy and PyTorch sharing the machine with it.")
     if dist["disturbed"]:
         out.append("")
         out.append(("**" if markdown else "") + "DISTURBED RUN: these figures do not show what this machine can do."
