@@ -69,6 +69,18 @@ def _case(op: str, size: int, dtype):
         if torch is not None:
             xt, ot = _t(x), _t(out)
             fns["torch"] = {"out": lambda: torch.clamp(xt, min=0, out=ot), "new": lambda: torch.relu(xt)}
+    elif op in ("negative", "abs"):  # the unary ops: one read, one write
+        npf, pkf = {"negative": (np.negative, pk.negative), "abs": (np.abs, pk.abs)}[op]
+        ref = npf(x)
+        nbytes = 2 * x.nbytes
+        fns = {
+            "numpy": {"out": lambda: npf(x, out=out), "new": lambda: npf(x)},
+            "pk": {"out": lambda: pkf(x, out=out), "new": lambda: pkf(x)},
+        }
+        if torch is not None:
+            xt, ot = _t(x), _t(out)
+            tf = {"negative": torch.neg, "abs": torch.abs}[op]
+            fns["torch"] = {"out": lambda: tf(xt, out=ot), "new": lambda: tf(xt)}
     elif op == "relu_backward":
         dy = _rand((rows, D), dtype, 3)
         ref = np.where(x > 0, dy, 0).astype(dtype)
@@ -156,7 +168,7 @@ def _run(run_bench, op, impl, size, dtype_name, variant):
 @pytest.mark.parametrize("variant", ["out", "new"])
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("op", ["relu", "relu_backward", "add", "add_bias"])
+@pytest.mark.parametrize("op", ["relu", "relu_backward", "add", "add_bias", "negative", "abs"])
 def test_elementwise(run_bench, op, impl, size, dtype_name, variant):
     _run(run_bench, op, impl, size, dtype_name, variant)
 

@@ -34,6 +34,8 @@ if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
 del _os
 
 from ._core import (  # noqa: E402
+    abs,
+    absolute,
     adagrad_update,
     adam_update,
     add,
@@ -47,6 +49,7 @@ from ._core import (  # noqa: E402
     matmul_backward,
     maximum,
     multiply,
+    negative,
     openmp_enabled,
     relu,
     relu_backward,
@@ -93,6 +96,8 @@ __all__ = [
     "Sequential",
     "Trainer",
     "__version__",
+    "abs",
+    "absolute",
     "adagrad_update",
     "adam_update",
     "add",
@@ -109,6 +114,7 @@ __all__ = [
     "matmul_backward",
     "maximum",
     "multiply",
+    "negative",
     "openmp_enabled",
     "optimizers",
     "reference",

@@ -21,7 +21,9 @@ from . import _core
 
 __all__ = ["is_available", "is_compiled", "elementwise", "dense"]
 
-_OPS = ("add", "subtract", "multiply", "maximum", "relu_backward")
+# The ops of the registry (csrc/include/pykernels/ops.hpp).
+_BINARY_OPS = tuple(_core._binary_ops)
+_UNARY_OPS = tuple(_core._unary_ops)
 
 
 def is_compiled() -> bool:
@@ -50,11 +52,21 @@ def _float_dtype(*xs: object) -> np.dtype:
     return dt
 
 
-def elementwise(op: str, x1: object, x2: object, *, emulate: bool = False) -> np.ndarray:
-    """``op`` in add, subtract, multiply, maximum, relu_backward on the GPU (NumPy broadcasting)."""
-    if op not in _OPS:
-        raise ValueError(f"unknown op {op!r}; choose one of {', '.join(_OPS)}")
+def elementwise(op: str, x1: object, x2: object = None, *, emulate: bool = False) -> np.ndarray:
+    """``op`` on the GPU with NumPy broadcasting: a binary op (add, subtract, multiply, maximum,
+    relu_backward) of ``x1`` and ``x2``, or a unary op (negative, absolute) of ``x1``."""
+    if op not in _BINARY_OPS + _UNARY_OPS:
+        raise ValueError(f"unknown op {op!r}; choose one of {', '.join(_BINARY_OPS + _UNARY_OPS)}")
+    unary = op in _UNARY_OPS
+    if unary != (x2 is None):
+        raise TypeError(f"{op} takes {'one operand' if unary else 'two operands'}")
     _require(emulate)
+    if unary:
+        dt = _float_dtype(x1)
+        x = np.asarray(x1, dtype=dt)
+        out = np.empty(x.shape, dtype=dt)
+        (_core._cuda_emu_unary if emulate else _core._cuda_unary)(op, out, x)
+        return out
     dt = _float_dtype(x1, x2)
     a, b = (np.asarray(v, dtype=dt) for v in (x1, x2))
     a, b = np.broadcast_arrays(a, b)

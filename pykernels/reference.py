@@ -14,7 +14,7 @@ The element-wise kernels are listed once, in :data:`OPS`: one :class:`OpInfo` ro
 the NumPy expression it must reproduce bit for bit (broadcasting, NEP 50 dtype promotion, ``out=``)::
 
     >>> [op.name for op in ref.OPS]
-    ['add', 'subtract', 'multiply', 'maximum', 'relu', 'relu_backward']
+    ['add', 'subtract', 'multiply', 'maximum', 'relu', 'relu_backward', 'negative', 'absolute']
     >>> op = ref.OPS[4]
     >>> op.reference(np.float32([-1.5, 2.0]))
     array([0., 2.], dtype=float32)
@@ -41,12 +41,14 @@ __all__ = [
     "adagrad_update",
     "adam_alpha",
     "adam_update",
+    "absolute",
     "add",
     "dense",
     "dense_backward",
     "matmul",
     "maximum",
     "multiply",
+    "negative",
     "relu",
     "relu_backward",
     "rmsprop_update",
@@ -66,6 +68,8 @@ add = np.add
 subtract = np.subtract
 multiply = np.multiply
 maximum = np.maximum
+negative = np.negative  # flips the sign bit, NaN included
+absolute = np.absolute  # clears the sign bit, NaN included
 
 
 def relu(x, out=None):
@@ -111,6 +115,8 @@ OPS = [
     OpInfo("maximum", _core.maximum, maximum, 2),
     OpInfo("relu", _core.relu, relu, 1),
     OpInfo("relu_backward", _core.relu_backward, relu_backward, 2),
+    OpInfo("negative", _core.negative, negative, 1),
+    OpInfo("absolute", _core.absolute, absolute, 1),
 ]
 #: The rows of :data:`OPS` with two array arguments.
 BINARY_OPS = [op for op in OPS if op.nargs == 2]

@@ -62,9 +62,29 @@ def test_emulated_dense_matches_numpy(m, k, n, dt, trans_x, with_bias, act):
     np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * max(1, k))
 
 
+UNARY_REFS = {"negative": np.negative, "absolute": np.absolute}
+
+
+@given(broadcast_pair(), st.sampled_from(sorted(UNARY_REFS)), st.sampled_from([0.0, -0.0, np.nan, -np.nan, np.inf]))
+def test_emulated_unary_matches_numpy_bitwise(pair, op, special):
+    """Strided/reversed views with a special value planted: every bit equal, NaN and zero signs too."""
+    x = pair[0].copy() if pair[0].size else pair[0]
+    if x.size:
+        x.flat[0] = special
+    got = pkc.elementwise(op, x, emulate=True)
+    want = UNARY_REFS[op](x)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    ints = {4: np.uint32, 8: np.uint64}[want.itemsize]
+    np.testing.assert_array_equal(got.view(ints), np.ascontiguousarray(want).view(ints))
+
+
 def test_errors_are_clear():
     with pytest.raises(ValueError, match="unknown op"):
         pkc.elementwise("divide", np.ones(2), np.ones(2), emulate=True)
+    with pytest.raises(TypeError, match="one operand"):
+        pkc.elementwise("negative", np.ones(2), np.ones(2), emulate=True)
+    with pytest.raises(TypeError, match="two operands"):
+        pkc.elementwise("add", np.ones(2), emulate=True)
     with pytest.raises(TypeError, match="int64"):
         pkc.elementwise("add", np.ones(2, np.int64), np.ones(2, np.int64), emulate=True)
     with pytest.raises(ValueError, match="not aligned"):

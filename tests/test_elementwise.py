@@ -499,3 +499,63 @@ def test_input_broadcast_into_its_own_out():
         assert_identical(v, expected)
         v = np.arange(6, dtype=dtype).reshape(2, 3)
         assert pk.relu_backward(v, v[:, :1], out=v) is v
+
+
+# ---- unary ops: negative, absolute --------------------------------------------------------------
+
+UNARY_OPS = [op for op in OPS if op.nargs == 1 and op.name != "relu"]
+
+
+def test_abs_is_absolute():
+    """As in NumPy, pk.abs is pk.absolute (one function, two names)."""
+    assert pk.abs is pk.absolute
+    assert pk.absolute.__name__ == "absolute"
+
+
+@pytest.mark.parametrize("dtype", S.FLOAT_DTYPES)
+def test_unary_sign_bits_pinned(dtype, isa):
+    """negative flips the sign bit of every value, absolute clears it: -0.0, +-NaN, +-inf."""
+    x = np.array([0.0, -0.0, np.nan, -np.nan, np.inf, -np.inf, -1.5], dtype)
+    sign = np.signbit
+    np.testing.assert_array_equal(sign(pk.negative(x)), ~sign(x))
+    assert not sign(pk.absolute(x)).any()
+    for op in UNARY_OPS:
+        assert_identical(op.pk_fn(x), op.reference(x))
+
+
+@pytest.mark.parametrize("op", UNARY_OPS, ids=str)
+def test_unary_return_types_and_scalars(op):
+    """0-d inputs give NumPy scalars of the input's dtype; a Python float gives float64; Python ints
+    and bools (NumPy keeps them integer) are refused."""
+    for x in (f32(-2.5), np.array(-2.5, f32), f64(-0.0), np.array(-2.5), -2.5):
+        assert_identical(op.pk_fn(x), op.reference(x))
+    assert type(op.pk_fn(f32(-2))) is f32
+    for bad in (3, True):
+        with pytest.raises(TypeError, match="Python int or bool"):
+            op.pk_fn(bad)
+    with pytest.raises(TypeError, match="int64"):
+        op.pk_fn(np.arange(3))
+
+
+@pytest.mark.parametrize("op", UNARY_OPS, ids=str)
+def test_unary_out_rules(op, rng):
+    """out= as for NumPy's ufuncs: same_kind casting into another float dtype, broadcasting the input
+    up to out's shape, wrong shape, read-only and integer outs refused."""
+    x = rng.standard_normal((3, 4)).astype(f32)
+    out64 = np.full((3, 4), np.nan)
+    assert op.pk_fn(x, out=out64) is out64
+    assert_identical(out64, op.reference(x).astype(f64))
+    big = np.full((2, 3, 4), np.nan, f32)
+    assert op.pk_fn(x, out=big) is big
+    assert_identical(big, np.broadcast_to(op.reference(x), big.shape).copy())
+    assert op.pk_fn(x, out=(big,)) is big  # a 1-tuple, as ufuncs take it
+    with pytest.raises(ValueError, match="non-broadcastable output"):
+        op.pk_fn(x, out=np.empty((4, 3), f32))
+    ro = np.zeros((3, 4), f32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        op.pk_fn(x, out=ro)
+    with pytest.raises(TypeError):
+        op.pk_fn(x, out=np.empty((3, 4), np.int32))
+    empty = np.empty((0, 4), f32)
+    assert_identical(op.pk_fn(empty), op.reference(empty))

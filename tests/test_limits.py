@@ -76,6 +76,24 @@ def test_cuda_binary_entry_validates(fn):
         fn("divide", np.empty(4, np.float32), f4, f4)
 
 
+@pytest.mark.parametrize("fn", [_core._cuda_emu_unary, _core._cuda_unary])
+def test_cuda_unary_entry_validates(fn):
+    f4 = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match="shape"):
+        fn("negative", np.empty(8, np.float32), f4)
+    with pytest.raises(TypeError, match="dtype"):
+        fn("negative", np.empty(4, np.float32), np.ones(4))
+    ro = np.zeros(4, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        fn("negative", ro, f4)
+    buf = np.zeros(5, np.float32)
+    with pytest.raises(ValueError, match="overlaps"):
+        fn("absolute", buf[1:], buf[:4])
+    with pytest.raises(ValueError, match="unknown"):
+        fn("add", np.empty(4, np.float32), f4)  # a binary op is not a unary one
+
+
 def test_cuda_emu_binary_still_computes():
     a, b = np.arange(6.0).reshape(2, 3), np.full((2, 3), 2.0)
     out = np.empty((2, 3))

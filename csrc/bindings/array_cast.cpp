@@ -12,8 +12,8 @@
 namespace pk::py_bind {
 
 namespace {
-constexpr int kNpyFloat = 11;   // NPY_FLOAT
-constexpr int kNpyDouble = 12;  // NPY_DOUBLE
+constexpr int kNpyFloat = npy_type_num(DType::f32);
+constexpr int kNpyDouble = npy_type_num(DType::f64);
 
 std::string dtype_str(const py::array& arr) { return py::str(arr.dtype()).cast<std::string>(); }
 }  // namespace

@@ -68,7 +68,7 @@ View direct_view(const py::array& arr);
 
 py::array new_array(DType dt, const int64_t* shape, int ndim);
 // NumPy's type number of dt (NPY_FLOAT = 11, NPY_DOUBLE = 12).
-inline int npy_type_num(DType dt) { return dt == DType::f32 ? 11 : 12; }
+constexpr int npy_type_num(DType dt) { return dt == DType::f32 ? 11 : 12; }
 inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
   return new_array(dt, shape.data(), int(shape.size()));
 }

@@ -13,12 +13,9 @@ namespace pk::py_bind {
 
 namespace {
 BinOp op_by_name(const std::string& name) {
-  if (name == "add") return BinOp::Add;
-  if (name == "subtract") return BinOp::Sub;
-  if (name == "multiply") return BinOp::Mul;
-  if (name == "maximum") return BinOp::Max;
-  if (name == "relu_backward") return BinOp::WherePositive;
-  throw ValueError("unknown element-wise op '" + name + "'");
+  const int id = op_index(BinaryOps{}, name.c_str());
+  if (id < 0) throw ValueError("unknown element-wise op '" + name + "'");
+  return BinOp(id);
 }
 
 // These entry points are private, but an extension function never trusts its arguments: every
@@ -77,6 +74,26 @@ void binary_entry(const std::string& name, const py::handle& out_h, const py::ha
 }
 
 template <bool Emulate>
+void unary_entry(const std::string& name, const py::handle& out_h, const py::handle& x_h) {
+  const char* fn = Emulate ? "_cuda_emu_unary" : "_cuda_unary";
+  const int id = op_index(UnaryOps{}, name.c_str());
+  if (id < 0) throw ValueError("unknown element-wise op '" + name + "'");
+  DType dt;
+  py::array out = output_array(out_h, fn, "out", &dt, false);
+  py::array x = float_array(x_h, fn, "x", &dt);
+  check_shape(x, std::vector<int64_t>(out.shape(), out.shape() + out.ndim()), fn, "x");
+  View o = direct_view(out), vx = view_of(x);
+  if (has_internal_overlap(o)) throw ValueError(std::string(fn) + ": out has a zero stride (internal overlap)");
+  if (may_overlap(o, vx) && !same_view(o, vx)) throw ValueError(std::string(fn) + ": out partially overlaps x");
+  if (Emulate) {
+    cuda_emu::unary(UnOp(id), o, vx);
+  } else {
+    py::gil_scoped_release nogil;
+    cuda::unary(UnOp(id), o, vx);
+  }
+}
+
+template <bool Emulate>
 void gemm_entry(const py::handle& c_h, const py::handle& a_h, const py::handle& b_h, const py::handle& bias,
                 bool relu) {
   const char* fn = Emulate ? "_cuda_emu_gemm" : "_cuda_gemm";
@@ -113,6 +130,8 @@ void bind_cuda(py::module_& m) {
   m.def("_cuda_device_count", &cuda_device_count);
   m.def("_cuda_binary", &binary_entry<false>, py::arg("op"), py::arg("out"), py::arg("a"), py::arg("b"));
   m.def("_cuda_emu_binary", &binary_entry<true>, py::arg("op"), py::arg("out"), py::arg("a"), py::arg("b"));
+  m.def("_cuda_unary", &unary_entry<false>, py::arg("op"), py::arg("out"), py::arg("x"));
+  m.def("_cuda_emu_unary", &unary_entry<true>, py::arg("op"), py::arg("out"), py::arg("x"));
   m.def("_cuda_gemm", &gemm_entry<false>, py::arg("c"), py::arg("a"), py::arg("b"), py::arg("bias"), py::arg("relu"));
   m.def("_cuda_emu_gemm", &gemm_entry<true>, py::arg("c"), py::arg("a"), py::arg("b"), py::arg("bias"),
         py::arg("relu"));

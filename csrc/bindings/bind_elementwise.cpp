@@ -15,29 +15,31 @@ namespace pk::py_bind {
 
 namespace {
 
-void run_binary(BinOp op, const View& o, const View& a, const View& b) {
-  if (o.size() >= kReleaseGilMin) {
+// Runs kernel(), without the GIL when it touches enough elements (n) for that to pay.
+template <class Kernel>
+void run_nogil(int64_t n, Kernel kernel) {
+  if (n >= kReleaseGilMin) {
     py::gil_scoped_release nogil;
-    binary(op, o, a, b);
+    kernel();
   } else {
-    binary(op, o, a, b);
+    kernel();
   }
 }
 
-// out = op(x1, x2) with NumPy broadcasting, promotion and `out=` rules.
-py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py::handle& x2, py::handle out,
-                       const char* n1, const char* n2) {
-  Operand ops[2] = {parse_operand(x1, fn, n1), parse_operand(x2, fn, n2)};
-  if (ops[0].weak && ops[1].weak && !ops[0].weak_float && !ops[1].weak_float)
-    throw TypeError(std::string(fn) + ": both arguments are Python ints (NumPy would compute in int64); "
-                    "pykernels computes in float32/float64 only, pass a float or an array");
-  const DType dt = result_dtype(ops, 2);
-  finalize(ops[0], dt);
-  finalize(ops[1], dt);
-  const int64_t* shapes[3] = {ops[0].view.shape, ops[1].view.shape, nullptr};
-  int nds[3] = {ops[0].view.ndim, ops[1].view.ndim, 0};
+// out = op(inputs) for nin = 1 or 2 parsed operands, with NumPy's broadcasting, promotion and `out=`
+// rules; kernel(out_view, input_views) runs the op.
+template <class Kernel>
+py::object ufunc_call(const char* fn, Operand* ops, int nin, py::handle out, Kernel kernel) {
+  const DType dt = result_dtype(ops, nin);
+  const int64_t* shapes[2];
+  int nds[2];
+  for (int k = 0; k < nin; ++k) {
+    finalize(ops[k], dt);
+    shapes[k] = ops[k].view.shape;
+    nds[k] = ops[k].view.ndim;
+  }
   int64_t shape[kMaxDims];
-  int nd = broadcast_shapes(2, shapes, nds, shape);
+  int nd = broadcast_shapes(nin, shapes, nds, shape);
 
   if (py::isinstance<py::tuple>(out)) {
     py::tuple t = py::reinterpret_borrow<py::tuple>(out);
@@ -77,29 +79,48 @@ py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py:
     res = check_out(oarr, dt, shape, nd, fn, /*same_kind=*/true);
   }
 
-  View a = broadcast_view(ops[0].view, nd, shape);
-  View b = broadcast_view(ops[1].view, nd, shape);
+  View in[2];
+  for (int k = 0; k < nin; ++k) in[k] = broadcast_view(ops[k].view, nd, shape);
   // A temporary for an out the kernels cannot address or of another float dtype (cast by copyto).
   bool need_tmp = !out.is_none() && (!kernel_addressable(res) || res.dtype().num() != npy_type_num(dt));
   View ov;
   if (!need_tmp) {
     ov = direct_view(res);
     if (has_internal_overlap(ov)) throw ValueError(std::string(fn) + ": out has internal overlap (a zero stride)");
-    for (const View* in : {&a, &b})
-      if (may_overlap(ov, *in) && !same_view(ov, *in)) need_tmp = true;
+    for (int k = 0; k < nin; ++k)
+      if (may_overlap(ov, in[k]) && !same_view(ov, in[k])) need_tmp = true;
   }
   if (need_tmp) {
     // Partial overlap between out and an input (or an unaligned out): compute into a fresh array,
     // then copy, so the result is what NumPy gives.
     py::array tmp = new_array(dt, shape, nd);
     View tv = direct_view(tmp);
-    run_binary(op, tv, a, b);
+    run_nogil(tv.size(), [&] { kernel(tv, in); });
     py::module_::import("numpy").attr("copyto")(res, tmp);
     return std::move(res);
   }
-  run_binary(op, ov, a, b);
+  run_nogil(ov.size(), [&] { kernel(ov, in); });
   if (!out.is_none()) return std::move(res);
   return maybe_scalar(res);
+}
+
+// out = op(x1, x2): a binary op of the registry.
+py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py::handle& x2, py::handle out,
+                       const char* n1, const char* n2) {
+  Operand ops[2] = {parse_operand(x1, fn, n1), parse_operand(x2, fn, n2)};
+  if (ops[0].weak && ops[1].weak && !ops[0].weak_float && !ops[1].weak_float)
+    throw TypeError(std::string(fn) + ": both arguments are Python ints (NumPy would compute in int64); "
+                    "pykernels computes in float32/float64 only, pass a float or an array");
+  return ufunc_call(fn, ops, 2, out, [op](const View& o, const View* in) { binary(op, o, in[0], in[1]); });
+}
+
+// out = op(x): a unary op of the registry.
+py::object unary_call(UnOp op, const char* fn, const py::handle& x, py::handle out, const char* name) {
+  Operand ops[1] = {parse_operand(x, fn, name)};
+  if (ops[0].weak && !ops[0].weak_float)
+    throw TypeError(std::string(fn) + ": the argument is a Python int or bool (NumPy would keep its integer "
+                    "type); pykernels computes in float32/float64 only, pass a float or an array");
+  return ufunc_call(fn, ops, 1, out, [op](const View& o, const View* in) { unary(op, o, in[0]); });
 }
 
 int64_t as_index(const py::handle& h, const char* what) {
@@ -200,12 +221,7 @@ py::array sum_masked(const View& x, const bool* mask, const std::vector<int64_t>
       cstride *= x.shape[i];
     }
   }
-  if (x.size() >= kReleaseGilMin) {
-    py::gil_scoped_release nogil;
-    sum(ov, x, mask);
-  } else {
-    sum(ov, x, mask);
-  }
+  run_nogil(x.size(), [&] { sum(ov, x, mask); });
   return res;
 }
 
@@ -247,46 +263,54 @@ py::array sum_to_view(const View& x, const std::vector<int64_t>& to, const char*
   return sum_masked(x, mask, to);
 }
 
+// The docstring of a registered op: its summary, its NumPy twin, its example.
+template <class Op>
+std::string op_doc() {
+  std::string d = std::string(Op::summary) + "\n\nValues bit-identical to " + Op::numpy +
+                  ", with NumPy's broadcasting, float32/float64 promotion (NEP 50) and out= rules; a 0-d result "
+                  "is a NumPy scalar.\n";
+  if constexpr (Op::alias != nullptr) d += std::string("pykernels.") + Op::alias + " is the same function.\n";
+  if constexpr (Op::example != nullptr) d += std::string("\n") + Op::example;
+  return d;
+}
+
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
-  struct B {
-    const char* name;
-    BinOp op;
-    const char* doc;
-  };
-  static const B binaries[] = {
-      {"add", BinOp::Add,
-       "Element-wise x1 + x2 with NumPy broadcasting; same result as np.add.\n\n"
-       ">>> import numpy as np, pykernels as pk\n>>> pk.add(np.ones((2, 3), np.float32), np.arange(3, dtype=np.float32))\n"
-       "array([[1., 2., 3.],\n       [1., 2., 3.]], dtype=float32)\n"},
-      {"subtract", BinOp::Sub, "Element-wise x1 - x2 with NumPy broadcasting (np.subtract).\n"},
-      {"multiply", BinOp::Mul, "Element-wise x1 * x2 with NumPy broadcasting (np.multiply).\n"},
-      {"maximum", BinOp::Max,
-       "Element-wise maximum with NumPy broadcasting; NaNs propagate, bit-identical to "
-       "np.maximum. maximum(x, 0.0) is the book's relu.\n"},
-  };
-  for (const B& b : binaries) {
-    const BinOp op = b.op;
-    const std::string fn = std::string("pykernels.") + b.name;
-    def_fast(m, b.name, {"x1", "x2", "out"}, 2, "(x1, x2, out=None)", b.doc, [op, fn](const py::handle* a) {
-      return binary_call(op, fn.c_str(), a[0], a[1], a[2], "x1", "x2");
-    });
-  }
+  // One Python function per op of the registry (ops.hpp), named and documented from its entry.
+  for_each_op(BinaryOps{}, [&](auto op) {
+    using Op = decltype(op);
+    const BinOp id = binary_id<Op>();
+    const std::string fn = std::string("pykernels.") + Op::name;
+    const std::string sig = std::string("(") + Op::args[0] + ", " + Op::args[1] + ", out=None)";
+    def_fast(m, Op::name, {Op::args[0], Op::args[1], "out"}, 2, sig.c_str(), op_doc<Op>().c_str(),
+             [id, fn](const py::handle* a) {
+               return binary_call(id, fn.c_str(), a[0], a[1], a[2], Op::args[0], Op::args[1]);
+             });
+    if constexpr (Op::alias != nullptr) m.attr(Op::alias) = m.attr(Op::name);
+  });
+  for_each_op(UnaryOps{}, [&](auto op) {
+    using Op = decltype(op);
+    const UnOp id = unary_id<Op>();
+    const std::string fn = std::string("pykernels.") + Op::name;
+    const std::string sig = std::string("(") + Op::args[0] + ", out=None)";
+    def_fast(m, Op::name, {Op::args[0], "out"}, 1, sig.c_str(), op_doc<Op>().c_str(),
+             [id, fn](const py::handle* a) { return unary_call(id, fn.c_str(), a[0], a[1], Op::args[0]); });
+    if constexpr (Op::alias != nullptr) m.attr(Op::alias) = m.attr(Op::name);
+  });
+  py::tuple unames(UnaryOps::size);
+  for_each_op(UnaryOps{}, [&, i = 0](auto op) mutable { unames[size_t(i++)] = decltype(op)::name; });
+  m.attr("_unary_ops") = unames;
+  py::tuple names(BinaryOps::size);
+  for_each_op(BinaryOps{}, [&, i = 0](auto op) mutable { names[size_t(i++)] = decltype(op)::name; });
+  m.attr("_binary_ops") = names;  // the registry's names, for pykernels.cuda
   def_fast(m, "relu", {"x", "out"}, 1, "(x, out=None)",
            "max(x, 0) element-wise, bit-identical to np.maximum(x, 0.0) (NaN stays NaN).\n\n"
            ">>> import numpy as np, pykernels as pk\n>>> pk.relu(np.array([-1.0, 0.5], np.float32))\n"
            "array([0. , 0.5], dtype=float32)\n",
            [](const py::handle* a) {
              static const py::handle zero = py::float_(0.0).release();  // immortal: no destructor at exit
-             return binary_call(BinOp::Max, "pykernels.relu", a[0], zero, a[1], "x", "x2");
-           });
-  def_fast(m, "relu_backward", {"dout", "x", "out"}, 2, "(dout, x, out=None)",
-           "Gradient of relu: dout where x > 0, else 0 (relu'(0) = 0); the values of np.where(x > 0, dout, 0).\n"
-           "x may be the forward input or output. Broadcasts and promotes like a binary ufunc: float32 dout\n"
-           "with float64 x gives float64 (np.where would keep dout's float32).\n",
-           [](const py::handle* a) {
-             return binary_call(BinOp::WherePositive, "pykernels.relu_backward", a[0], a[1], a[2], "dout", "x");
+             return binary_call(binary_id<ops::Maximum>(), "pykernels.relu", a[0], zero, a[1], "x", "x2");
            });
   m.def("sum", &sum_call, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = py::bool_(false),
         "sum(x, axis=None, keepdims=False)\n\nSum over the given axes (np.sum semantics, result dtype = x's dtype).\n"

@@ -16,6 +16,7 @@ static void not_built() {
   throw std::runtime_error("pykernels was built without CUDA (rebuild with PYKERNELS_CUDA=ON and nvcc)");
 }
 void binary(BinOp, const View&, const View&, const View&) { not_built(); }
+void unary(UnOp, const View&, const View&) { not_built(); }
 void gemm(const View&, const View&, const View&, const View*, bool) { not_built(); }
 }  // namespace cuda
 #endif
@@ -29,9 +30,11 @@ static void binary_t(BinOp op, const View& out, const View& a, const View& b) {
   if (!coalesce3(it, v)) return;
   int64_t total = 1;
   for (int i = 0; i < it.nd; ++i) total *= it.shape[i];
-  for (int64_t i = 0; i < total; ++i)  // grid-stride loop, one "thread" per element
-    device::binary_element<T>(op, it, static_cast<T*>(out.data), static_cast<const T*>(a.data),
-                              static_cast<const T*>(b.data), i);
+  visit_op(BinaryOps{}, int(op), [&](auto o) {
+    for (int64_t i = 0; i < total; ++i)  // grid-stride loop, one "thread" per element
+      device::binary_element<T, decltype(o)>(it, static_cast<T*>(out.data), static_cast<const T*>(a.data),
+                                             static_cast<const T*>(b.data), i);
+  });
 }
 
 void binary(BinOp op, const View& out, const View& a, const View& b) {
@@ -39,6 +42,26 @@ void binary(BinOp op, const View& out, const View& a, const View& b) {
     binary_t<float>(op, out, a, b);
   else
     binary_t<double>(op, out, a, b);
+}
+
+template <class T>
+static void unary_t(UnOp op, const View& out, const View& x) {
+  const View* v[3] = {&out, &x, &x};
+  Iter3 it;
+  if (!coalesce3(it, v)) return;
+  int64_t total = 1;
+  for (int i = 0; i < it.nd; ++i) total *= it.shape[i];
+  visit_op(UnaryOps{}, int(op), [&](auto o) {
+    for (int64_t i = 0; i < total; ++i)
+      device::unary_element<T, decltype(o)>(it, static_cast<T*>(out.data), static_cast<const T*>(x.data), i);
+  });
+}
+
+void unary(UnOp op, const View& out, const View& x) {
+  if (out.dtype == DType::f32)
+    unary_t<float>(op, out, x);
+  else
+    unary_t<double>(op, out, x);
 }
 
 template <class T>

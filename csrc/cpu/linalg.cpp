@@ -49,7 +49,7 @@ void full_sum(const View& r, const View& x) {
 }
 
 void mul(const View& out, const View& x, const View& y) {
-  binary(BinOp::Mul, out, broadcast_view(x, out.ndim, out.shape), broadcast_view(y, out.ndim, out.shape));
+  binary<ops::Multiply>(out, broadcast_view(x, out.ndim, out.shape), broadcast_view(y, out.ndim, out.shape));
 }
 
 }  // namespace

@@ -142,11 +142,11 @@ void sum_impl(const View& out, const View& x, const bool* reduce) {
     }
     if (empty_reduction) {
       s.data = const_cast<T*>(&zero);
-      binary(BinOp::Mul, o, s, s);
+      binary<ops::Multiply>(o, s, s);
     } else {
       s.data = const_cast<T*>(&zero);
       View xv = x;
-      binary(BinOp::Add, o, xv, s);  // x + 0.0: -0.0 becomes +0.0 as in np.sum
+      binary<ops::Add>(o, xv, s);  // x + 0.0: -0.0 becomes +0.0 as in np.sum
     }
     return;
   }

@@ -1,4 +1,4 @@
-// CUDA build of the element-wise kernels and a tiled GEMM with the dense epilogue. The per-thread
+// CUDA build of the element-wise kernels (one instantiation per op of the registry, ops.hpp) and a tiled GEMM with the dense epilogue. The per-thread
 // logic is in device_logic.hpp and is the same code the CPU emulation (cuda_emulation.cpp) runs in the
 // tests. Host wrappers copy each operand's memory span to the device (strides, including negative
 // and zero ones, are kept as they are), run, and copy the output span back.
@@ -51,10 +51,16 @@ struct DeviceSpan {
   DeviceSpan& operator=(const DeviceSpan&) = delete;
 };
 
-template <class T>
-__global__ void binary_kernel(BinOp op, Iter3 it, int64_t total, T* out, const T* a, const T* b) {
+template <class T, class Op>
+__global__ void binary_kernel(Iter3 it, int64_t total, T* out, const T* a, const T* b) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
-    device::binary_element<T>(op, it, out, a, b, i);
+    device::binary_element<T, Op>(it, out, a, b, i);
+}
+
+template <class T, class Op>
+__global__ void unary_kernel(Iter3 it, int64_t total, T* out, const T* x) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
+    device::unary_element<T, Op>(it, out, x, i);
 }
 
 template <class T>
@@ -83,10 +89,30 @@ void binary_t(BinOp op, const View& out, const View& a, const View& b) {
   DeviceSpan dout(out), da(a), db(b);
   const int threads = 256;
   const int blocks = int(std::min<int64_t>((total + threads - 1) / threads, 65535));
-  binary_kernel<T><<<blocks, threads>>>(op, it, total, static_cast<T*>(dout.ptr), static_cast<const T*>(da.ptr),
-                                        static_cast<const T*>(db.ptr));
+  visit_op(BinaryOps{}, int(op), [&](auto o) {
+    binary_kernel<T, decltype(o)><<<blocks, threads>>>(it, total, static_cast<T*>(dout.ptr),
+                                                        static_cast<const T*>(da.ptr), static_cast<const T*>(db.ptr));
+  });
   check(cudaGetLastError(), "binary_kernel launch");
   check(cudaDeviceSynchronize(), "binary_kernel");
+  dout.copy_back();
+}
+
+template <class T>
+void unary_t(UnOp op, const View& out, const View& x) {
+  const View* v[3] = {&out, &x, &x};
+  Iter3 it;
+  if (!coalesce3(it, v)) return;
+  int64_t total = 1;
+  for (int i = 0; i < it.nd; ++i) total *= it.shape[i];
+  DeviceSpan dout(out), dx(x);
+  const int threads = 256;
+  const int blocks = int(std::min<int64_t>((total + threads - 1) / threads, 65535));
+  visit_op(UnaryOps{}, int(op), [&](auto o) {
+    unary_kernel<T, decltype(o)><<<blocks, threads>>>(it, total, static_cast<T*>(dout.ptr), static_cast<const T*>(dx.ptr));
+  });
+  check(cudaGetLastError(), "unary_kernel launch");
+  check(cudaDeviceSynchronize(), "unary_kernel");
   dout.copy_back();
 }
 
@@ -127,6 +153,10 @@ namespace cuda {
 void binary(BinOp op, const View& out, const View& a, const View& b) {
   if (out.dtype == DType::f32) binary_t<float>(op, out, a, b);
   else binary_t<double>(op, out, a, b);
+}
+void unary(UnOp op, const View& out, const View& x) {
+  if (out.dtype == DType::f32) unary_t<float>(op, out, x);
+  else unary_t<double>(op, out, x);
 }
 void gemm(const View& C, const View& A, const View& B, const View* bias, bool relu) {
   if (C.dtype == DType::f32) gemm_t<float>(C, A, B, bias, relu);

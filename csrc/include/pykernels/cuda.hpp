@@ -17,12 +17,14 @@ int cuda_device_count();  // 0 without a device or driver (never throws)
 namespace cuda {
 // Throws std::runtime_error naming the CUDA error (no device, out of memory, ...).
 void binary(BinOp op, const View& out, const View& a, const View& b);
+void unary(UnOp op, const View& out, const View& x);
 // C (M,N) contiguous = act(A @ B + bias); bias may be null.
 void gemm(const View& C, const View& A, const View& B, const View* bias, bool relu);
 }  // namespace cuda
 
 namespace cuda_emu {
 void binary(BinOp op, const View& out, const View& a, const View& b);
+void unary(UnOp op, const View& out, const View& x);
 void gemm(const View& C, const View& A, const View& B, const View* bias, bool relu);
 }  // namespace cuda_emu
 

@@ -3,7 +3,7 @@
 // index math, the element-wise semantics and the tiled GEMM are tested on a machine without a GPU.
 //
 // Element-wise: thread i maps flat index i of the coalesced iteration space (Iter3) to the three
-// operand offsets and applies the op with the CPU kernels' exact semantics.
+// operand offsets and applies the op's f, the very function the CPU loops run (ops.hpp).
 // GEMM: 16x16 output tile per block, one output element per thread; per K-tile every thread loads
 // one element of A and one of B into shared memory (gemm_load), the block synchronises, every
 // thread accumulates its dot product over the tile (gemm_compute), and finally writes its element
@@ -15,12 +15,7 @@
 
 #include "pykernels/dispatch.hpp"
 #include "pykernels/elementwise.hpp"
-
-#if defined(__CUDACC__)
-#define PK_HD __host__ __device__
-#else
-#define PK_HD
-#endif
+#include "pykernels/ops.hpp"  // PK_HD, the ops' f
 
 namespace pk::device {
 
@@ -35,23 +30,20 @@ PK_HD inline void offsets3(const Iter3& it, int64_t flat, int64_t off[3]) {
   }
 }
 
-template <class T>
-PK_HD inline T apply(BinOp op, T a, T b) {
-  switch (op) {
-    case BinOp::Add: return a + b;
-    case BinOp::Sub: return a - b;
-    case BinOp::Mul: return a * b;
-    case BinOp::Max: return (a > b || a != a) ? a : b;
-    case BinOp::WherePositive: return b > T(0) ? a : T(0);
-    default: return a;
-  }
-}
-
-template <class T>
-PK_HD inline void binary_element(BinOp op, const Iter3& it, T* out, const T* a, const T* b, int64_t flat) {
+// Op is an op of the registry (ops.hpp); the host instantiates one kernel per op (visit_op).
+template <class T, class Op>
+PK_HD inline void binary_element(const Iter3& it, T* out, const T* a, const T* b, int64_t flat) {
   int64_t off[3];
   offsets3(it, flat, off);
-  out[off[0]] = apply(op, a[off[1]], b[off[2]]);
+  out[off[0]] = Op::f(a[off[1]], b[off[2]]);
+}
+
+// A unary op runs on the same iteration space with x as both inputs (coalesce3 of out, x, x).
+template <class T, class Op>
+PK_HD inline void unary_element(const Iter3& it, T* out, const T* x, int64_t flat) {
+  int64_t off[3];
+  offsets3(it, flat, off);
+  out[off[0]] = Op::f(x[off[1]]);
 }
 
 constexpr int kTile = 16;

@@ -26,6 +26,11 @@ using BinaryLoop2D = void (*)(void* out, const void* a, const void* b, int64_t r
 // as a whole: so = 1 and ro = n (a single run is rows = 1).
 using BinaryStreamLoop = void (*)(void* out, const void* a, const void* b, int64_t rows, int64_t n, int64_t sa,
                                   int64_t sb, int64_t ra, int64_t rb);
+// The unary loops, same contracts with one input: out[i*so] = op(x[i*sx]).
+using UnaryLoop = void (*)(void* out, const void* x, int64_t n, int64_t so, int64_t sx);
+using UnaryLoop2D = void (*)(void* out, const void* x, int64_t rows, int64_t n, int64_t so, int64_t sx, int64_t ro,
+                             int64_t rx);
+using UnaryStreamLoop = void (*)(void* out, const void* x, int64_t rows, int64_t n, int64_t sx, int64_t rx);
 // Sum of n elements with stride s, accumulated in double (float32) or pairwise (float64).
 using SumLoop = double (*)(const void* x, int64_t n, int64_t s);
 // acc[i] += x[i*s] for i < n, acc in double.
@@ -36,10 +41,13 @@ using AccumulateRowsLoop = void (*)(double* acc, const void* x, int64_t nrows, i
 
 struct KernelTable {
   Isa isa = Isa::generic;
-  // [op][dtype], op = index in BinaryOps (ops.hpp)
+  // [op][dtype], op = index in BinaryOps / UnaryOps (ops.hpp)
   BinaryLoop binary[kNumBinaryOps][2] = {};
   BinaryStreamLoop binary_stream[kNumBinaryOps][2] = {};
   BinaryLoop2D binary_2d[kNumBinaryOps][2] = {};
+  UnaryLoop unary[kNumUnaryOps][2] = {};
+  UnaryStreamLoop unary_stream[kNumUnaryOps][2] = {};
+  UnaryLoop2D unary_2d[kNumUnaryOps][2] = {};
   SumLoop sum[2] = {};
   AccumulateLoop accumulate[2] = {};
   AccumulateRowsLoop accumulate_rows[2] = {};

@@ -17,7 +17,7 @@ int broadcast_shapes(int count, const int64_t* const* shapes, const int* ndims, 
 // stretched dims get stride 0.
 View broadcast_view(const View& v, int ndim, const int64_t* shape);
 
-// The iteration space of a binary op after steps 1-3 of the iterator (elementwise.cpp): size-1 dims
+// The iteration space of an element-wise op after steps 1-3 of the iterator (elementwise.cpp): size-1 dims
 // dropped, dims ordered by the output's strides, dims contiguous for all operands merged. Shared
 // with the CUDA kernels, which map a flat index to offsets with it (strided_index.hpp).
 struct Iter3 {
@@ -25,7 +25,8 @@ struct Iter3 {
   int64_t shape[kMaxDims];
   int64_t st[3][kMaxDims];  // element strides of out, a, b
 };
-// Fills `it` from out, a, b (same rank and shape); false when the iteration space is empty.
+// Fills `it` from out, a, b (same rank and shape; a unary op passes x as a and b); false when the
+// iteration space is empty.
 bool coalesce3(Iter3& it, const View* const v[3]);
 
 // out = op(a, b) element-wise. out, a and b have the same rank and shape (broadcast already applied
@@ -33,6 +34,18 @@ bool coalesce3(Iter3& it, const View* const v[3]);
 // disjoint from them or exactly one of them (same data and strides). Parallel over contiguous ranges
 // of the (coalesced) iteration space; bit-identical for every thread count.
 void binary(BinOp op, const View& out, const View& a, const View& b);
+template <class Op>  // an op of the registry (ops.hpp), e.g. binary<ops::Multiply>(out, a, b)
+void binary(const View& out, const View& a, const View& b) {
+  binary(binary_id<Op>(), out, a, b);
+}
+
+// out = op(x) element-wise, with the same contract (x broadcast to out's shape through zero strides;
+// out disjoint from x or exactly x).
+void unary(UnOp op, const View& out, const View& x);
+template <class Op>  // e.g. unary<ops::Negative>(out, x)
+void unary(const View& out, const View& x) {
+  unary(unary_id<Op>(), out, x);
+}
 
 // Below this many float32 elements (half as many float64) an element-wise kernel runs on one thread;
 // from it on, on 2 threads (each >= half of it): the OpenMP fork/join costs

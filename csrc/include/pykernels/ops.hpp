@@ -1,0 +1,216 @@
+// The element-wise op registry: every element-wise op is declared once, as one struct here that holds
+//   f         the scalar function, f(a, b) for a binary op, f(x) for a unary one, PK_HD (host and
+//             CUDA device); its result must be bit-identical to the NumPy twin's for float32/float64
+//   name      the Python name (pykernels.<name>); alias an optional second name
+//   numpy     the NumPy function it matches
+//   args      the Python parameter names, summary and example the docstring is built from
+// and one of the type lists BinaryOps / UnaryOps below registers it. From the lists, templates (no
+// macros) generate the per-ISA loops of the KernelTable (csrc/cpu/kernels_impl.inc), the CUDA
+// kernels and their CPU emulation (device_logic.hpp) and the Python functions
+// (csrc/bindings/bind_elementwise.cpp). At run time an op is its index in its list (BinOp, UnOp).
+// How to add an op: csrc/README.md.
+#pragma once
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#if defined(__CUDACC__)
+#define PK_HD __host__ __device__
+#else
+#define PK_HD
+#endif
+// An op's f is always inlined: the per-ISA files instantiate the same inline function with different
+// -m flags, and an out-of-line copy (one per program, picked by the linker) could be an AVX-512 one
+// called from the generic loops.
+#if defined(__CUDACC__)
+#define PK_OP_INLINE __forceinline__
+#elif defined(__GNUC__)
+#define PK_OP_INLINE inline __attribute__((always_inline))
+#else
+#define PK_OP_INLINE inline
+#endif
+
+namespace pk {
+
+template <class... Op>
+struct OpList {
+  static constexpr int size = int(sizeof...(Op));
+};
+
+namespace ops {
+
+// Defaults every op may override.
+struct OpDefaults {
+  static constexpr const char* alias = nullptr;
+  static constexpr const char* example = nullptr;
+};
+
+// ---- binary: out = f(a, b) with NumPy broadcasting ----------------------------------------------
+struct BinaryOp : OpDefaults {
+  static constexpr int arity = 2;
+  static constexpr const char* args[2] = {"x1", "x2"};
+};
+
+struct Add : BinaryOp {
+  static constexpr const char* name = "add";
+  static constexpr const char* numpy = "np.add";
+  static constexpr const char* summary = "Element-wise x1 + x2.";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.add(np.ones((2, 3), np.float32), np.arange(3, dtype=np.float32))\n"
+      "array([[1., 2., 3.],\n       [1., 2., 3.]], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return a + b; }
+};
+
+struct Subtract : BinaryOp {
+  static constexpr const char* name = "subtract";
+  static constexpr const char* numpy = "np.subtract";
+  static constexpr const char* summary = "Element-wise x1 - x2.";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.subtract(np.float32([3.0, 1.0]), 1.0)\n"
+      "array([2., 0.], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return a - b; }
+};
+
+struct Multiply : BinaryOp {
+  static constexpr const char* name = "multiply";
+  static constexpr const char* numpy = "np.multiply";
+  static constexpr const char* summary = "Element-wise x1 * x2.";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.multiply(np.float32([1.5, -2.0]), np.float32([2.0, 3.0]))\n"
+      "array([ 3., -6.], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return a * b; }
+};
+
+// NaN in a or b propagates (a's NaN when both are NaN), and for equal values (e.g. -0.0 and 0.0)
+// the result is b, as NumPy's SIMD loops do.
+struct Maximum : BinaryOp {
+  static constexpr const char* name = "maximum";
+  static constexpr const char* numpy = "np.maximum";
+  static constexpr const char* summary =
+      "Element-wise maximum; NaNs propagate. maximum(x, 0.0) is the book's relu.";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.maximum(np.float32([1.0, np.nan, -3.0]), 0.0)\n"
+      "array([ 1., nan,  0.], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return (a > b || a != a) ? a : b; }
+};
+
+// The relu mask applied to a gradient: a (the upstream gradient) where b (the forward input or
+// output) > 0, else +0 (relu'(0) = 0; a NaN b gives 0).
+struct WherePositive : BinaryOp {
+  static constexpr const char* name = "relu_backward";
+  static constexpr const char* numpy = "np.where(x > 0, dout, 0)";
+  static constexpr const char* args[2] = {"dout", "x"};
+  static constexpr const char* summary =
+      "Gradient of relu: dout where x > 0, else 0 (relu'(0) = 0).\n"
+      "x may be the forward input or output. Broadcasts and promotes like a binary ufunc: float32 dout\n"
+      "with float64 x gives float64 (np.where would keep dout's float32).";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.relu_backward(np.float32([5.0, 6.0, 7.0]), np.float32([1.0, 0.0, -1.0]))\n"
+      "array([5., 0., 0.], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return b > T(0) ? a : T(0); }
+};
+
+// ---- unary: out = f(x) --------------------------------------------------------------------------
+struct UnaryOp : OpDefaults {
+  static constexpr int arity = 1;
+  static constexpr const char* args[1] = {"x"};
+};
+
+// -x flips the sign bit of every value, NaN and 0.0 included (-(+0.0) = -0.0), as np.negative.
+struct Negative : UnaryOp {
+  static constexpr const char* name = "negative";
+  static constexpr const char* numpy = "np.negative";
+  static constexpr const char* summary = "Element-wise -x (the sign bit flipped, NaN and zeros included).";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.negative(np.float32([1.5, -0.0, np.inf]))\n"
+      "array([-1.5,  0. , -inf], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T x) { return -x; }
+};
+
+// |x| clears the sign bit of every value, NaN included (abs(-nan) = +nan), as np.absolute (C fabs).
+// fabs is one AND with a constant on every ISA (vectorised by GCC/Clang) and a device function in CUDA.
+struct Absolute : UnaryOp {
+  static constexpr const char* name = "absolute";
+  static constexpr const char* alias = "abs";
+  static constexpr const char* numpy = "np.absolute";
+  static constexpr const char* summary = "Element-wise |x| (the sign bit cleared, NaN and -0.0 included).";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.abs(np.float32([-1.5, -0.0, 2.0]))\n"
+      "array([1.5, 0. , 2. ], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T x) {
+#if defined(__CUDA_ARCH__)
+    return fabs(x);  // CUDA's float and double overloads
+#else
+    return std::fabs(x);
+#endif
+  }
+};
+
+}  // namespace ops
+
+// The registered ops, in the order of their run-time ids.
+using BinaryOps = OpList<ops::Add, ops::Subtract, ops::Multiply, ops::Maximum, ops::WherePositive>;
+using UnaryOps = OpList<ops::Negative, ops::Absolute>;
+
+// Run-time id of an op: its index in BinaryOps / UnaryOps.
+enum class BinOp : int {};
+enum class UnOp : int {};
+constexpr int kNumBinaryOps = BinaryOps::size;
+constexpr int kNumUnaryOps = UnaryOps::size;
+
+namespace detail {
+template <class Op, class... Ops>
+constexpr int index_of(OpList<Ops...>) {
+  int i = 0, found = -1;
+  ((std::is_same_v<Op, Ops> ? (found = i, ++i) : ++i), ...);
+  return found;
+}
+}  // namespace detail
+
+template <class Op>
+constexpr BinOp binary_id() {
+  constexpr int i = detail::index_of<Op>(BinaryOps{});
+  static_assert(i >= 0, "not a registered binary op (ops.hpp: BinaryOps)");
+  return BinOp(i);
+}
+template <class Op>
+constexpr UnOp unary_id() {
+  constexpr int i = detail::index_of<Op>(UnaryOps{});
+  static_assert(i >= 0, "not a registered unary op (ops.hpp: UnaryOps)");
+  return UnOp(i);
+}
+
+// Calls f(Op{}) for every op of the list, in order (registration loops).
+template <class F, class... Op>
+void for_each_op(OpList<Op...>, F&& f) {
+  (f(Op{}), ...);
+}
+
+// Calls f(Op{}) for the op with run-time id `id`; false when there is none. This is the one switch
+// over ops: a kernel is instantiated per op (per-ISA loops, CUDA kernels), never branches per element.
+template <class F, class... Op>
+bool visit_op(OpList<Op...>, int id, F&& f) {
+  int i = 0;
+  return ((i++ == id ? (f(Op{}), true) : false) || ...);
+}
+
+// Id of the op of the list whose Python name (or alias) is `name`; -1 when there is none.
+template <class... Op>
+int op_index(OpList<Op...>, const char* name) {
+  int i = 0, found = -1;
+  ((found < 0 && (std::strcmp(name, Op::name) == 0 || (Op::alias && std::strcmp(name, Op::alias) == 0))
+        ? (found = i, ++i)
+        : ++i),
+   ...);
+  return found;
+}
+
+}  // namespace pk
