@@ -19,20 +19,6 @@ array([[0. , 2.5],
        [3.5, 0. ]], dtype=float32)
 """
 
-import os as _os
-
-# libgomp's idle threads spin for 300000 iterations (milliseconds) after every parallel region
-# before they sleep; on a busy or shared machine they take the cores from other threads (OpenBLAS,
-# other processes, the next kernel's own team), while too short a spin costs a sleeping thread's
-# wake-up (tens of microseconds) at every parallel region. 30000 keeps most of the idle-machine
-# speed of the default and most of the speed under load of a short spin: re-measure with
-# `GOMP_SPINCOUNT=N pykernels mnist --epochs 2` on an idle machine and beside a busy process.
-# libgomp reads this when it is loaded (with _core below), so it only applies when nothing loaded
-# libgomp earlier; an explicit GOMP_SPINCOUNT or OMP_WAIT_POLICY from the user always wins.
-if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "30000"
-del _os
-
 from ._core import (  # noqa: E402
     abs,
     absolute,

@@ -18,7 +18,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
@@ -46,6 +48,23 @@ std::atomic<int> g_spin_us{-1};
 
 void on_fork_child() { g_forked.store(true); }
 
+// CPUs granted by a cgroup v2 CPU quota ("max" or "<quota> <period>" in /sys/fs/cgroup/cpu.max,
+// e.g. a container limited to 1.5 CPUs: 2), 0 when there is none.
+int cgroup_cpus() {
+  std::FILE* f = std::fopen("/sys/fs/cgroup/cpu.max", "r");
+  if (!f) return 0;
+  char quota[32] = {0};
+  long long period = 0;
+  const int got = std::fscanf(f, "%31s %lld", quota, &period);
+  std::fclose(f);
+  if (got != 2 || period <= 0 || std::strcmp(quota, "max") == 0) return 0;
+  const long long q = std::atoll(quota);
+  return q > 0 ? int((q + period - 1) / period) : 0;
+}
+
+// The default thread count: OMP_NUM_THREADS, else the CPUs this process may run on
+// (omp_get_max_threads() reads the affinity mask), capped by a cgroup CPU quota when there is one:
+// more threads than the quota grants only queue behind each other.
 int initial_threads() {
   static const bool registered = [] {
     pthread_atfork(nullptr, nullptr, on_fork_child);
@@ -53,10 +72,13 @@ int initial_threads() {
   }();
   (void)registered;
 #ifdef PK_HAVE_OPENMP
-  return omp_get_max_threads();
+  int n = omp_get_max_threads();
 #else
-  return 1;
+  int n = 1;
 #endif
+  const int quota = cgroup_cpus();
+  if (quota > 0 && quota < n && !std::getenv("OMP_NUM_THREADS")) n = quota;
+  return n;
 }
 
 using Clock = std::chrono::steady_clock;
