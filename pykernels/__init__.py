@@ -49,6 +49,12 @@ from ._core import (  # noqa: E402
     sum_to,
 )
 from ._runtime import show_config, threads  # noqa: E402
+from ._threadpoolctl import install as _install_threadpoolctl  # noqa: E402
+
+# threadpoolctl lists and limits pykernels' pool: registered now if threadpoolctl is loaded, else
+# when it is imported (a one-shot import hook; threadpoolctl is not imported here)
+_install_threadpoolctl()
+del _install_threadpoolctl
 
 __version__: str = "0.1.0"
 
