@@ -4,8 +4,10 @@ Hypothesis profiles (REFERENCES.md C4):
   * ``dev`` (default locally): 50 examples, random, no deadline;
   * ``ci`` (default when the ``CI`` environment variable is set): derandomized, so every CI run
     checks the same examples, and failing examples are printed as reproduction blobs.
-  * ``thorough``: 1000 examples per test, for bug hunts.
-Choose explicitly with ``HYPOTHESIS_PROFILE=dev|ci|thorough``.
+  * ``thorough``: 1000 examples per test, for bug hunts;
+  * ``sanitize``: 10 derandomized examples per test, for the instrumented build (.ci/sanitize),
+    which runs the suite once per ISA path.
+Choose explicitly with ``HYPOTHESIS_PROFILE=dev|ci|thorough|sanitize``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ settings.register_profile(
 )
 # "thorough": for bug hunts and nightly runs (HYPOTHESIS_PROFILE=thorough), not for CI.
 settings.register_profile("thorough", max_examples=1000, deadline=None, suppress_health_check=_SUPPRESS)
+settings.register_profile(
+    "sanitize",
+    max_examples=10,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=_SUPPRESS,
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # Instruction sets in dispatch order; the CPU supports a prefix of this list.
