@@ -2,8 +2,10 @@
 
 Every public name of :mod:`numpy` is here (functions, dtypes, constants, ``random``, ``linalg``,
 ``fft``, ...): a name this module does not define is looked up in NumPy at each access (PEP 562
-``__getattr__``), so names of newer NumPy versions work too. Code written against NumPy switches
-backend with its import line only, as code written for CuPy does::
+``__getattr__``), so names of newer NumPy versions work too. NumPy's submodules import under this name too
+(``import pykernels.numpy.linalg``, ``from pykernels.numpy.random import default_rng``: NumPy's
+module objects themselves). Code written against NumPy switches backend with its import line
+only, as code written for CuPy does::
 
     import pykernels.numpy as np
 
@@ -229,11 +231,71 @@ ACCELERATED: tuple[str, ...] = tuple(sorted(n for n in _UNARY + _BINARY + ("abs"
 __all__ = sorted(set(getattr(_np, "__all__", ())) | set(ACCELERATED) | {"ACCELERATED"})
 
 
+# module machinery that must stay this module's own (numpy's __path__ would make the import system
+# load numpy's submodules a second time under pykernels.numpy.*)
+_OWN = frozenset(("__path__", "__file__", "__spec__", "__loader__", "__package__", "__cached__", "__builtins__"))
+
+
 def __getattr__(name: str):
-    try:
-        return getattr(_np, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    if name not in _OWN:
+        try:
+            return getattr(_np, name)
+        except AttributeError:
+            pass
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _SubmoduleFinder:
+    """``import pykernels.numpy.linalg``, ``from pykernels.numpy.random import default_rng``: a
+    submodule name under this module is NumPy's submodule itself (the same module object, imported
+    as ``numpy.<name>``), never a second copy."""
+
+    prefix = __name__ + "."
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if not name.startswith(cls.prefix):
+            return None
+        from importlib.machinery import ModuleSpec
+        from importlib.util import find_spec
+
+        real = "numpy." + name[len(cls.prefix):]
+        try:
+            if find_spec(real) is None:
+                return None
+        except ImportError:
+            return None
+        return ModuleSpec(name, _SubmoduleLoader(real))
+
+
+class _SubmoduleLoader:
+    def __init__(self, real: str):
+        self.real = real
+
+    def create_module(self, spec):
+        import importlib
+
+        module = importlib.import_module(self.real)
+        self.spec = module.__spec__
+        return module
+
+    def exec_module(self, module):
+        # NumPy's module, already executed; the import system has just set its __spec__ to ours
+        module.__spec__ = self.spec
+
+
+# A package for the import system (submodules are found by _SubmoduleFinder alone: no directory)
+__path__: list = []
+
+
+def _install_finder() -> None:
+    import sys
+
+    if not any(f is _SubmoduleFinder for f in sys.meta_path):
+        sys.meta_path.insert(0, _SubmoduleFinder)
+
+
+_install_finder()
 
 
 def __dir__() -> list[str]:

@@ -65,6 +65,27 @@ def test_every_public_numpy_name_is_there():
         pnp.no_such_name  # noqa: B018
 
 
+def test_submodules_are_numpys_own():
+    import importlib
+    import sys
+
+    import pykernels.numpy.linalg as la
+    from pykernels.numpy.lib.stride_tricks import sliding_window_view
+    from pykernels.numpy.random import default_rng
+
+    assert la is numpy.linalg and pnp.linalg is numpy.linalg and pnp.fft is numpy.fft
+    assert default_rng is numpy.random.default_rng
+    assert sliding_window_view is numpy.lib.stride_tricks.sliding_window_view
+    for name in ("linalg", "random", "lib", "lib.stride_tricks"):
+        mod = sys.modules["numpy." + name]
+        assert sys.modules["pykernels.numpy." + name] is mod
+        assert mod.__name__ == mod.__spec__.name == "numpy." + name  # untouched, not loaded twice
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("pykernels.numpy.no_such_module")
+    assert not hasattr(pnp, "__file__") or pnp.__file__.endswith("numpy.py")
+    assert pnp.__path__ == []
+
+
 def test_star_import():
     ns: dict = {}
     exec("from pykernels.numpy import *", ns)
