@@ -13,10 +13,17 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-if "pykernels" not in sys.modules and not any(
-        glob.glob(os.path.join(ROOT, "pykernels", pat)) for pat in ("_core*.so", "_core*.pyd")):
+
+
+def _source_tree(p: str) -> bool:
+    """A directory holding a source pykernels/ without a compiled _core."""
+    d = os.path.join(os.path.abspath(p or os.curdir), "pykernels")
+    return os.path.isdir(d) and not any(glob.glob(os.path.join(d, pat)) for pat in ("_core*.so", "_core*.pyd"))
+
+
+if "pykernels" not in sys.modules:
     _saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != ROOT]
+    sys.path[:] = [p for p in sys.path if not _source_tree(p)]
     try:
         import pykernels  # noqa: F401  (the installed package, cached in sys.modules)
     finally:

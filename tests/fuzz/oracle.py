@@ -74,7 +74,8 @@ def _sum_to(x, shape):
 
 
 def _relu_backward(dout, x, out=None):
-    dout, x = (np.asarray(v) if isinstance(v, (list, tuple)) else v for v in (dout, x))
+    # Python scalars stay weak (NEP 50); anything else NumPy would convert is converted
+    dout, x = (v if isinstance(v, (np.ndarray, np.generic, float, int, bool)) else np.asarray(v) for v in (dout, x))
     dt = np.result_type(dout, x)
     r = np.where(np.asarray(x) > 0, np.asarray(dout, dtype=dt), dt.type(0)).astype(dt, copy=False)
     if out is None:
