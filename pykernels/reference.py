@@ -14,7 +14,7 @@ The element-wise kernels are listed once, in :data:`OPS`: one :class:`OpInfo` ro
 the NumPy expression it must reproduce bit for bit (broadcasting, NEP 50 dtype promotion, ``out=``)::
 
     >>> [op.name for op in ref.OPS]
-    ['add', 'subtract', 'multiply', 'maximum', 'relu', 'relu_backward', 'negative', 'absolute']
+    ['add', 'subtract', 'multiply', 'maximum', 'relu', 'relu_backward', 'negative', 'absolute', 'sigmoid_backward', 'tanh_backward']
     >>> op = ref.OPS[4]
     >>> op.reference(np.float32([-1.5, 2.0]))
     array([0., 2.], dtype=float32)
@@ -43,6 +43,12 @@ __all__ = [
     "adam_update",
     "absolute",
     "add",
+    "exp",
+    "log",
+    "log_softmax",
+    "log_softmax_backward",
+    "tanh",
+    "tanh_backward",
     "dense",
     "dense_backward",
     "matmul",
@@ -117,6 +123,8 @@ OPS = [
     OpInfo("relu_backward", _core.relu_backward, relu_backward, 2),
     OpInfo("negative", _core.negative, negative, 1),
     OpInfo("absolute", _core.absolute, absolute, 1),
+    OpInfo("sigmoid_backward", _core.sigmoid_backward, lambda dy, y: sigmoid_backward(dy, y), 2),
+    OpInfo("tanh_backward", _core.tanh_backward, lambda dy, y: tanh_backward(dy, y), 2),
 ]
 #: The rows of :data:`OPS` with two array arguments.
 BINARY_OPS = [op for op in OPS if op.nargs == 2]
@@ -163,6 +171,40 @@ def dense_backward(dy, x, W, y=None, activation=None, need_dx=True, dx=None, dW=
     return dxr, dW, db
 
 
+def exp(x, out=None):
+    """``np.exp`` (the twin of :func:`pykernels.exp`, which is within 1 ULP of the exact result)."""
+    return np.exp(x, out=out)
+
+
+def log(x, out=None):
+    """``np.log``."""
+    return np.log(x, out=out)
+
+
+def tanh(x, out=None):
+    """``np.tanh``."""
+    return np.tanh(x, out=out)
+
+
+def _in_result_type(dout, y):
+    dt = np.result_type(dout, y)
+    return np.asarray(dout, dtype=dt), np.asarray(y, dtype=dt), dt
+
+
+def _finish(r, out):
+    if out is not None:
+        np.copyto(out, r, casting="same_kind")
+        return out
+    return r[()] if r.ndim == 0 else r
+
+
+def tanh_backward(dout, y, out=None):
+    """``dout * (1 - y * y)`` with ``y`` the tanh output, in the promoted dtype (a binary ufunc's
+    broadcasting and promotion; a NumPy scalar for 0-d operands)."""
+    d, t, dt = _in_result_type(dout, y)
+    return _finish(np.asarray(d * (dt.type(1) - t * t)), out)
+
+
 def sigmoid(x, out=None):
     """``1 / (1 + exp(-x))``, evaluated without overflow warnings for large |x|."""
     out = np.empty_like(x) if out is None else out
@@ -174,27 +216,44 @@ def sigmoid(x, out=None):
 
 
 def sigmoid_backward(dout, y, out=None):
-    """``dout * y * (1 - y)`` with ``y`` the sigmoid output."""
-    out = np.empty_like(dout) if out is None else out
-    np.multiply(dout, y * (1 - y), out=out)
+    """``dout * (y * (1 - y))`` with ``y`` the sigmoid output, in the promoted dtype (as
+    :func:`tanh_backward`)."""
+    d, t, dt = _in_result_type(dout, y)
+    return _finish(np.asarray(d * (t * (dt.type(1) - t))), out)
+
+
+def softmax(x, axis=-1, out=None):
+    """Softmax along ``axis`` (max-shifted): NumPy's five passes (max, subtract, exp, sum, divide).
+    An all -inf row gives NaN."""
+    with np.errstate(invalid="ignore"):
+        m = x.max(axis=axis, keepdims=True) if x.size else 0
+        out = np.subtract(x, m, out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=axis, keepdims=True)
     return out
 
 
-def softmax(x, out=None):
-    """Row softmax of a 2-d array (max-shifted)."""
-    m = x.max(axis=1, keepdims=True)
-    out = np.subtract(x, m, out=out)
-    np.exp(out, out=out)
-    out /= out.sum(axis=1, keepdims=True)
+def log_softmax(x, axis=-1, out=None):
+    """``x - max - log(sum(exp(x - max)))`` along ``axis``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = x.max(axis=axis, keepdims=True) if x.size else 0
+        out = np.subtract(x, m, out=out)
+        out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
     return out
 
 
-def softmax_backward(dout, y, out=None):
-    """Backward of the row softmax: ``y * (dout - sum(dout*y, axis=1))``."""
-    s = np.sum(dout * y, axis=1, keepdims=True)
+def softmax_backward(dout, y, axis=-1, out=None):
+    """Backward of the softmax along ``axis``: ``y * (dout - sum(dout*y, axis))``."""
+    s = np.sum(dout * y, axis=axis, keepdims=True)
     out = np.subtract(dout, s, out=out)
     out *= y
     return out
+
+
+def log_softmax_backward(dout, y, axis=-1, out=None):
+    """Backward of the log-softmax from its output ``y``: ``dout - exp(y) * sum(dout, axis)``."""
+    s = np.sum(dout, axis=axis, keepdims=True)
+    return np.subtract(dout, np.exp(y) * s, out=out)
 
 
 def _targets(labels, N, C, fn):

@@ -266,7 +266,9 @@ py::array sum_to_view(const View& x, const std::vector<int64_t>& to, const char*
 // The docstring of a registered op: its summary, its NumPy twin, its example.
 template <class Op>
 std::string op_doc() {
-  std::string d = std::string(Op::summary) + "\n\nValues bit-identical to " + Op::numpy +
+  std::string d = std::string(Op::summary) + "\n\n" +
+                  (Op::accuracy != nullptr ? std::string(Op::accuracy) + " (NumPy twin: " + Op::numpy + ")"
+                                           : std::string("Values bit-identical to ") + Op::numpy) +
                   ", with NumPy's broadcasting, float32/float64 promotion (NEP 50) and out= rules; a 0-d result "
                   "is a NumPy scalar.\n";
   if constexpr (Op::alias != nullptr) d += std::string("pykernels.") + Op::alias + " is the same function.\n";

@@ -13,6 +13,7 @@ void bind_elementwise(py::module_& m);
 void bind_cuda(py::module_& m);
 void bind_linalg(py::module_& m);
 void bind_nn(py::module_& m);
+void bind_activations(py::module_& m);
 }  // namespace pk::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -34,5 +35,6 @@ PYBIND11_MODULE(_core, m) {
   pk::py_bind::bind_cuda(m);
   pk::py_bind::bind_linalg(m);
   pk::py_bind::bind_nn(m);
+  pk::py_bind::bind_activations(m);
   m.attr("__version__") = PK_VERSION_INFO;
 }

@@ -39,6 +39,12 @@ using AccumulateLoop = void (*)(double* acc, const void* x, int64_t n, int64_t s
 // acc[i] += x[r*rs + i*s] for r < nrows, i < n.
 using AccumulateRowsLoop = void (*)(double* acc, const void* x, int64_t nrows, int64_t rs, int64_t n, int64_t s);
 
+// softmax (log = false) or log_softmax (log = true) of `rows` contiguous rows of n elements each;
+// out may be x itself. The backward: dx from dy and the forward output y (all three contiguous;
+// dx may be dy or y).
+using SoftmaxRowsLoop = void (*)(void* out, const void* x, int64_t rows, int64_t n, bool log);
+using SoftmaxBackwardRowsLoop = void (*)(void* dx, const void* dy, const void* y, int64_t rows, int64_t n, bool log);
+
 struct KernelTable {
   Isa isa = Isa::generic;
   // [op][dtype], op = index in BinaryOps / UnaryOps (ops.hpp)
@@ -51,6 +57,8 @@ struct KernelTable {
   SumLoop sum[2] = {};
   AccumulateLoop accumulate[2] = {};
   AccumulateRowsLoop accumulate_rows[2] = {};
+  SoftmaxRowsLoop softmax_rows[2] = {};
+  SoftmaxBackwardRowsLoop softmax_backward_rows[2] = {};
   GemmKernels gemm[2];                         // [dtype]: micro-kernel, packing, gemv (gemm_<isa>.cpp)
 };
 

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "pykernels/vmath.hpp"
+
 #if defined(__CUDACC__)
 #define PK_HD __host__ __device__
 #else
@@ -44,6 +46,9 @@ namespace ops {
 struct OpDefaults {
   static constexpr const char* alias = nullptr;
   static constexpr const char* example = nullptr;
+  // nullptr: f is bit-identical to `numpy`. Otherwise the op's accuracy statement for the docstring
+  // (the transcendental ops: within 1 ULP of the exact result, not always NumPy's bits).
+  static constexpr const char* accuracy = nullptr;
 };
 
 // ---- binary: out = f(a, b) with NumPy broadcasting ----------------------------------------------
@@ -116,6 +121,50 @@ struct WherePositive : BinaryOp {
   template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return b > T(0) ? a : T(0); }
 };
 
+// A product nvcc may not fuse with a neighbouring add (it contracts by default, -fmad=true): the
+// device code of an op whose NumPy twin rounds the product keeps NumPy's bits. Host builds use
+// -ffp-contract=off.
+PK_HD PK_OP_INLINE float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+PK_HD PK_OP_INLINE double mul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
+// The backward passes of sigmoid and tanh from the forward output y, as binary ops: exact products,
+// bit-identical to the NumPy expressions (pykernels.reference.sigmoid_backward / tanh_backward).
+struct SigmoidBackward : BinaryOp {
+  static constexpr const char* name = "sigmoid_backward";
+  static constexpr const char* numpy = "dy * (y * (1 - y))";
+  static constexpr const char* args[2] = {"dy", "y"};
+  static constexpr const char* summary = "Gradient of sigmoid from its output y: dy * (y * (1 - y)).";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.sigmoid_backward(np.float32([1.0, 2.0]), np.float32([0.5, 0.25]))\n"
+      "array([0.25 , 0.375], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return a * (b * (T(1) - b)); }
+};
+
+struct TanhBackward : BinaryOp {
+  static constexpr const char* name = "tanh_backward";
+  static constexpr const char* numpy = "dy * (1 - y * y)";
+  static constexpr const char* args[2] = {"dy", "y"};
+  static constexpr const char* summary = "Gradient of tanh from its output y: dy * (1 - y * y).";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.tanh_backward(np.float32([1.0, 2.0]), np.float32([0.5, 0.0]))\n"
+      "array([0.75, 2.  ], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return a * (T(1) - mul_rn(b, b)); }
+};
+
 // ---- unary: out = f(x) --------------------------------------------------------------------------
 struct UnaryOp : OpDefaults {
   static constexpr int arity = 1;
@@ -154,11 +203,103 @@ struct Absolute : UnaryOp {
   }
 };
 
+// ---- transcendental unary ops (vmath.hpp): within 1 ULP, not bit-identical to NumPy -------------
+// On the host the vectorisable vmath functions (every ISA gives a result within the same bound; the
+// FMA ISAs and the generic build can differ in the last bit). On a CUDA device CUDA's own functions
+// (CUDA Programming Guide, "Mathematical functions": exp, log, tanh <= 1-2 ULP).
+constexpr const char* kTranscendentalAccuracy =
+    "Within 1 ULP of the exact result for float32 and float64 (measured max 0.503 ULP for float32, "
+    "0.79 ULP for float64 on 10^6 inputs per function over the whole range; tests/test_activations.py), "
+    "so values may differ from NumPy's in the last bit (NumPy's own loops are not correctly rounded either)";
+
+struct Exp : UnaryOp {
+  static constexpr const char* name = "exp";
+  static constexpr const char* numpy = "np.exp";
+  static constexpr const char* summary =
+      "Element-wise e**x. Overflows to +inf exactly where the correctly rounded result does (float32: x >= "
+      "88.72283935546875), subnormal results are rounded once; a NaN input gives NumPy's NaN (float32: the "
+      "canonical +NaN, float64: x quieted).";
+  static constexpr const char* accuracy = kTranscendentalAccuracy;
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.exp(np.float32([0.0, 1.0, -np.inf, 100.0]))\n"
+      "array([1.       , 2.7182817, 0.       ,       inf], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T x) {
+#if defined(__CUDA_ARCH__)
+    return ::exp(x);
+#else
+    return vmath::exp(x);
+#endif
+  }
+};
+
+struct Log : UnaryOp {
+  static constexpr const char* name = "log";
+  static constexpr const char* numpy = "np.log";
+  static constexpr const char* summary =
+      "Element-wise natural logarithm. log(+-0) = -inf, log(x < 0) = NaN with the sign bit set (x86's "
+      "default NaN, as NumPy), log(+inf) = +inf; no floating-point warnings are raised.";
+  static constexpr const char* accuracy = kTranscendentalAccuracy;
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.log(np.float64([1.0, np.e, 0.0, -1.0]))\n"
+      "array([  0.,   1., -inf,  nan])\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T x) {
+#if defined(__CUDA_ARCH__)
+    return ::log(x);
+#else
+    return vmath::log(x);
+#endif
+  }
+};
+
+struct Tanh : UnaryOp {
+  static constexpr const char* name = "tanh";
+  static constexpr const char* numpy = "np.tanh";
+  static constexpr const char* summary =
+      "Element-wise hyperbolic tangent; tanh(-0.0) = -0.0, +-1 from |x| >= 9.01 (float32) / 19.06 (float64).";
+  static constexpr const char* accuracy = kTranscendentalAccuracy;
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.tanh(np.float32([-20.0, 0.5, 0.0]))\n"
+      "array([-1.       ,  0.46211717,  0.       ], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T x) {
+#if defined(__CUDA_ARCH__)
+    return ::tanh(x);
+#else
+    return vmath::tanh(x);
+#endif
+  }
+};
+
+// sigmoid(x) = 1/(1 + exp(-x)) computed stably (exp(x)/(1 + exp(x)) for x < 0): no overflow, no
+// warning, subnormal results for x < -87.3 (float32) rounded once instead of NumPy's formula's 0.
+struct Sigmoid : UnaryOp {
+  static constexpr const char* name = "sigmoid";
+  static constexpr const char* numpy = "1 / (1 + np.exp(-x))";
+  static constexpr const char* summary =
+      "Element-wise logistic sigmoid 1 / (1 + exp(-x)), stable for large |x| (no overflow; exact limits "
+      "0 and 1).";
+  static constexpr const char* accuracy = kTranscendentalAccuracy;
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.sigmoid(np.float32([-1000.0, 0.0, 2.0]))\n"
+      "array([0.       , 0.5      , 0.8807971], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T x) {
+#if defined(__CUDA_ARCH__)
+    return x >= T(0) ? T(1) / (T(1) + ::exp(-x)) : ::exp(x) / (T(1) + ::exp(x));
+#else
+    return vmath::sigmoid(x);
+#endif
+  }
+};
+
 }  // namespace ops
 
 // The registered ops, in the order of their run-time ids.
-using BinaryOps = OpList<ops::Add, ops::Subtract, ops::Multiply, ops::Maximum, ops::WherePositive>;
-using UnaryOps = OpList<ops::Negative, ops::Absolute>;
+using BinaryOps = OpList<ops::Add, ops::Subtract, ops::Multiply, ops::Maximum, ops::WherePositive,
+                         ops::SigmoidBackward, ops::TanhBackward>;
+using UnaryOps = OpList<ops::Negative, ops::Absolute, ops::Exp, ops::Log, ops::Tanh, ops::Sigmoid>;
 
 // Run-time id of an op: its index in BinaryOps / UnaryOps.
 enum class BinOp : int {};
