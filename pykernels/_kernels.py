@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from . import _core, reference
+from . import _core, activations, reference
 
 from ._core import dense, dense_backward, matmul
 
@@ -20,10 +20,12 @@ _NATIVE = SimpleNamespace(
     matmul=matmul,
     relu=_core.relu,
     relu_backward=_core.relu_backward,
-    sigmoid=reference.sigmoid,
-    sigmoid_backward=reference.sigmoid_backward,
-    softmax=reference.softmax,
-    softmax_backward=reference.softmax_backward,
+    sigmoid=_core.sigmoid,
+    sigmoid_backward=_core.sigmoid_backward,
+    tanh=_core.tanh,
+    tanh_backward=_core.tanh_backward,
+    softmax=activations.softmax,
+    softmax_backward=activations.softmax_backward,
     softmax_cross_entropy=_core.softmax_cross_entropy,
     softmax_cross_entropy_backward=_core.softmax_cross_entropy_backward,
     sgd_update=_core.sgd_update,

@@ -25,7 +25,7 @@ import numpy as np
 from . import initializers
 from ._kernels import get_backend
 
-__all__ = ["Affine", "Dense", "Layer", "MatMul", "ReLU", "Sigmoid", "Softmax", "SoftmaxWithLoss"]
+__all__ = ["Affine", "Dense", "Layer", "MatMul", "ReLU", "Sigmoid", "Softmax", "SoftmaxWithLoss", "Tanh"]
 
 _MAX_BUFFERS = 8  # distinct (name, shape) buffers per layer: train batch, last batch, predict batch, ...
 
@@ -111,7 +111,7 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
-_ACTIVATIONS = (None, "linear", "relu", "sigmoid", "softmax")
+_ACTIVATIONS = (None, "linear", "relu", "sigmoid", "tanh", "softmax")
 
 
 def _check_2d(x: np.ndarray, features: int, who: str) -> None:
@@ -135,7 +135,7 @@ def _as_dtype(x: np.ndarray, dtype) -> np.ndarray:
 class Dense(Layer):
     """Keras ``Dense``: ``activation(x @ kernel + bias)``.
 
-    ``activation`` None/"linear", "relu", "sigmoid" or "softmax"; ``kernel_initializer`` a Keras name
+    ``activation`` None/"linear", "relu", "sigmoid", "tanh" or "softmax"; ``kernel_initializer`` a Keras name
     (default "glorot_uniform") or a callable; the input size comes from ``input_shape`` or from the
     first call. None and "relu" run on the fused ``dense``/``dense_backward`` kernels (the bias add
     and relu happen inside the GEMM pass); sigmoid/softmax run as a separate element-wise step.
@@ -218,8 +218,8 @@ class Dense(Layer):
         z = self.forward_linear(x)
         if self.activation in (None, "relu"):
             self.y = z
-        elif self.activation == "sigmoid":
-            self.y = self._k.sigmoid(z, out=self._buf("y", z.shape, z.dtype))
+        elif self.activation in ("sigmoid", "tanh"):
+            self.y = getattr(self._k, self.activation)(z, out=self._buf("y", z.shape, z.dtype))
         else:  # softmax
             self.y = self._k.softmax(z, out=self._buf("y", z.shape, z.dtype))
         return self.y
@@ -245,8 +245,8 @@ class Dense(Layer):
             return self.backward_linear(dout)
         self._saved(self.x, "input")
         dz = self._buf("dz", dout.shape, dout.dtype)
-        if self.activation == "sigmoid":
-            self._k.sigmoid_backward(dout, self.y, out=dz)
+        if self.activation in ("sigmoid", "tanh"):
+            getattr(self._k, self.activation + "_backward")(dout, self.y, out=dz)
         else:
             self._k.softmax_backward(dout, self.y, out=dz)
         return self.backward_linear(dz)
@@ -372,6 +372,27 @@ class Sigmoid(Layer):
 
     def __repr__(self) -> str:
         return "Sigmoid()"
+
+
+class Tanh(Layer):
+    """``tanh(x)``; backward ``dout * (1 - y * y)``. Native backend: :func:`pykernels.tanh` /
+    :func:`pykernels.tanh_backward`."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name or "tanh")
+        self.built = True
+        self.y: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.y = self._k.tanh(x, out=self._buf("y", x.shape, x.dtype))
+        return self.y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        y = self._saved(self.y, "output")
+        return self._k.tanh_backward(dout, y, out=self._buf("dx", dout.shape, dout.dtype))
+
+    def __repr__(self) -> str:
+        return "Tanh()"
 
 
 class Softmax(Layer):

@@ -107,7 +107,7 @@ def test_dense_lazy_build_and_errors():
     with pytest.raises(ValueError, match="2-d input"):
         layer.forward(np.ones((2, 7, 1), np.float32))
     with pytest.raises(ValueError, match="unknown activation"):
-        Dense(3, activation="tanh")
+        Dense(3, activation="elu")
     with pytest.raises(ValueError, match="positive integer"):
         Dense(0)
     with pytest.raises(ValueError, match="unknown initializer"):
