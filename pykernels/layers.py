@@ -6,6 +6,17 @@ grads in place, so an optimizer that holds them sees the new values), ``forward(
 batch to the next (one per batch size), so a training step allocates nothing beyond the maths;
 copy an output if you need it after the next call.
 
+A loss layer (:class:`SoftmaxWithLoss`, or any Keras-style loss through
+:func:`pykernels.losses.loss_layer`) has ``forward(x, t) -> loss`` and ``backward(dout=1) -> dx``.
+A layer whose output is a row softmax (:class:`Softmax`, ``Dense(activation="softmax")``) can hand
+that softmax to a loss layer that applies it itself (:meth:`Layer.hand_softmax_to_loss`): its forward
+then returns the logits and its backward takes d loss / d logits, so the softmax and the
+cross-entropy run as one fused kernel.
+
+``backend="native"`` runs every layer on the C++ kernels (Sigmoid, Tanh, Softmax and Dense's
+sigmoid/tanh/softmax activations on pykernels.sigmoid/tanh/softmax and their backward kernels);
+``backend="numpy"`` on the NumPy code of :mod:`pykernels.reference`.
+
 >>> import numpy as np
 >>> from pykernels.layers import Dense
 >>> layer = Dense(3, activation="relu", input_shape=(4,))
@@ -66,7 +77,9 @@ class Layer:
         self._k = get_backend(backend) if isinstance(backend, str) else backend
 
     def _buf(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        k = (key, shape, np.dtype(dtype).str)
+        # the dtype as given (callers pass an array's .dtype): a key built without np.dtype(), which
+        # costs more than the lookup on a small model's step
+        k = (key, shape, dtype)
         b = self._bufs.get(k)
         if b is None:
             if len(self._bufs) >= _MAX_BUFFERS:
@@ -79,6 +92,13 @@ class Layer:
 
     def output_dim(self, input_dim: int) -> int:
         return input_dim
+
+    def hand_softmax_to_loss(self, on: bool = True) -> bool:
+        """Whether this layer's output is a row softmax. If it is, ``on=True`` hands that softmax to
+        the loss layer that follows (one that applies the softmax itself, as :class:`SoftmaxWithLoss`):
+        from then on ``forward`` returns the logits (the softmax's input) and ``backward`` takes
+        d loss / d logits; ``on=False`` takes it back. A model calls this when it is compiled."""
+        return False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
@@ -111,6 +131,28 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
+def _affine_backward(layer: Layer, dout: np.ndarray, y: np.ndarray | None = None,
+                     activation: str | None = None) -> np.ndarray | None:
+    """Backward of ``activation(x @ W [+ b])`` for Dense, Affine and MatMul (``params[0]`` is W,
+    ``params[1]`` the bias if any, ``layer.x`` the forward input): one ``dense_backward`` call that
+    writes d loss / d W (and d loss / d b) straight into ``layer.grads`` and dx into the layer's
+    buffer, then DLFS2's in-place write-back ``grads[i][...] = g`` for a kernel that returned other
+    arrays, so an optimizer holding ``grads`` sees the new values. Returns dx, or None when the layer
+    needs no input gradient (the first layer of a model)."""
+    x = layer._saved(layer.x, "input")
+    W = layer.params[0]
+    grads = layer.grads
+    dx = layer._buf("dx", x.shape, x.dtype) if layer.need_input_grad else None
+    # a layer without bias still gets db computed: into a reused scratch buffer, not a new array
+    db = grads[1] if len(grads) > 1 else layer._buf("db", (W.shape[1],), dout.dtype)
+    dxr, dW, dbr = layer._k.dense_backward(dout, x, W, y=y, activation=activation,
+                                           need_dx=layer.need_input_grad, dx=dx, dW=grads[0], db=db)
+    for g, new in zip(grads, (dW, dbr)):
+        if new is not g:
+            g[...] = new
+    return dxr
+
+
 _ACTIVATIONS = (None, "linear", "relu", "sigmoid", "tanh", "softmax")
 
 
@@ -138,8 +180,11 @@ class Dense(Layer):
     ``activation`` None/"linear", "relu", "sigmoid", "tanh" or "softmax"; ``kernel_initializer`` a Keras name
     (default "glorot_uniform") or a callable; the input size comes from ``input_shape`` or from the
     first call. None and "relu" run on the fused ``dense``/``dense_backward`` kernels (the bias add
-    and relu happen inside the GEMM pass); sigmoid/softmax run as a separate element-wise step.
-    ``params`` = ``[kernel (K, units), bias (units,)]`` (no bias with ``use_bias=False``).
+    and relu happen inside the GEMM pass); sigmoid/tanh/softmax run as a separate element-wise step
+    (pykernels.sigmoid/tanh/softmax on the native backend). A softmax
+    handed to the loss (:meth:`hand_softmax_to_loss`, done by a model compiled with a cross-entropy
+    loss) is not computed here: forward returns the logits and the loss applies it, fused with the
+    cross-entropy. ``params`` = ``[kernel (K, units), bias (units,)]`` (no bias with ``use_bias=False``).
     """
 
     def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
@@ -164,6 +209,10 @@ class Dense(Layer):
         self.x: np.ndarray | None = None
         self.y: np.ndarray | None = None
         self.z: np.ndarray | None = None
+        self._softmax_in_loss = False
+        # forward's output is the GEMM's (linear, relu in its epilogue, or the logits of a softmax
+        # handed to the loss), with no separate element-wise step after it
+        self._gemm_output = self.activation in (None, "relu")
 
     def build(self, input_dim: int, rng: np.random.Generator | None = None, dtype=np.float32) -> None:
         if self.input_dim is not None and self.input_dim != input_dim:
@@ -199,8 +248,14 @@ class Dense(Layer):
     def _linear_act(self) -> str | None:
         return self.activation if self.activation in (None, "relu") else None
 
-    def forward_linear(self, x: np.ndarray) -> np.ndarray:
-        """``x @ kernel + bias`` (+ relu when that is the activation): the fused GEMM pass."""
+    def hand_softmax_to_loss(self, on: bool = True) -> bool:
+        if self.activation != "softmax":
+            return False
+        self._softmax_in_loss = bool(on)
+        self._gemm_output = self._softmax_in_loss
+        return True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
         if not self.built:
             if not isinstance(x, np.ndarray) or x.ndim != 2:
                 _check_2d(x, -1, f"Dense({self.units})")  # raises: not an array / not 2-d
@@ -210,13 +265,9 @@ class Dense(Layer):
         x = _as_dtype(x, W.dtype)
         self.x = x
         z = self._buf("z", (x.shape[0], self.units), W.dtype)
-        self._k.dense(x, W, self.bias, activation=self._linear_act(), out=z)
+        self._k.dense(x, W, self.bias, activation=self._linear_act(), out=z)  # bias and relu in the GEMM
         self.z = z
-        return z
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        z = self.forward_linear(x)
-        if self.activation in (None, "relu"):
+        if self._gemm_output:
             self.y = z
         elif self.activation in ("sigmoid", "tanh"):
             self.y = getattr(self._k, self.activation)(z, out=self._buf("y", z.shape, z.dtype))
@@ -224,32 +275,17 @@ class Dense(Layer):
             self.y = self._k.softmax(z, out=self._buf("y", z.shape, z.dtype))
         return self.y
 
-    def backward_linear(self, dz: np.ndarray) -> np.ndarray | None:
-        """Backward of :meth:`forward_linear` given d(loss)/d(its output)."""
-        act = self._linear_act()
-        self._saved(self.x, "input")
-        dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
-        dxr, dW, db = self._k.dense_backward(
-            dz, self.x, self.params[0], y=self.z if act == "relu" else None, activation=act,
-            need_dx=self.need_input_grad, dx=dx,
-            dW=self.grads[0], db=self.grads[1] if self.use_bias else None,
-        )
-        if dW is not self.grads[0]:
-            self.grads[0][...] = dW
-        if self.use_bias and db is not self.grads[1]:
-            self.grads[1][...] = db
-        return dxr
-
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        if self.activation in (None, "relu"):
-            return self.backward_linear(dout)
         self._saved(self.x, "input")
-        dz = self._buf("dz", dout.shape, dout.dtype)
-        if self.activation in ("sigmoid", "tanh"):
-            getattr(self._k, self.activation + "_backward")(dout, self.y, out=dz)
-        else:
-            self._k.softmax_backward(dout, self.y, out=dz)
-        return self.backward_linear(dz)
+        act = self._linear_act()
+        if not self._gemm_output:
+            dz = self._buf("dz", dout.shape, dout.dtype)
+            if self.activation in ("sigmoid", "tanh"):
+                getattr(self._k, self.activation + "_backward")(dout, self.y, out=dz)
+            else:
+                self._k.softmax_backward(dout, self.y, out=dz)
+            dout = dz
+        return _affine_backward(self, dout, y=self.z if act == "relu" else None, activation=act)
 
     def __repr__(self) -> str:
         return f"Dense({self.units}, activation={self.activation!r})"
@@ -281,16 +317,7 @@ class Affine(Layer):
         return self._k.dense(x, W, b, activation=None, out=self._buf("y", (x.shape[0], W.shape[1]), W.dtype))
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        self._saved(self.x, "input")
-        dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
-        dxr, dW, db = self._k.dense_backward(dout, self.x, self.params[0], activation=None,
-                                             need_dx=self.need_input_grad, dx=dx, dW=self.grads[0],
-                                             db=self.grads[1])
-        if dW is not self.grads[0]:
-            self.grads[0][...] = dW
-        if db is not self.grads[1]:
-            self.grads[1][...] = db
-        return dxr
+        return _affine_backward(self, dout)
 
     def __repr__(self) -> str:
         return f"Affine{self.params[0].shape}"
@@ -321,14 +348,7 @@ class MatMul(Layer):
         return self._k.dense(x, W, None, activation=None, out=self._buf("y", (x.shape[0], W.shape[1]), W.dtype))
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        self._saved(self.x, "input")
-        dx = self._buf("dx", self.x.shape, self.x.dtype) if self.need_input_grad else None
-        db = self._buf("db", (self.params[0].shape[1],), dout.dtype)  # scratch: MatMul has no bias
-        dxr, dW, _ = self._k.dense_backward(dout, self.x, self.params[0], activation=None,
-                                            need_dx=self.need_input_grad, dx=dx, dW=self.grads[0], db=db)
-        if dW is not self.grads[0]:
-            self.grads[0][...] = dW
-        return dxr
+        return _affine_backward(self, dout)
 
     def __repr__(self) -> str:
         return f"MatMul{self.params[0].shape}"
@@ -355,7 +375,10 @@ class ReLU(Layer):
 
 
 class Sigmoid(Layer):
-    """``1 / (1 + exp(-x))``; backward ``dout * y * (1 - y)``."""
+    """``1 / (1 + exp(-x))``; backward ``dout * y * (1 - y)``.
+
+    Native backend: :func:`pykernels.sigmoid` / :func:`pykernels.sigmoid_backward`.
+    """
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name or "sigmoid")
@@ -396,20 +419,34 @@ class Tanh(Layer):
 
 
 class Softmax(Layer):
-    """Row softmax of (N, C); backward ``y * (dout - sum(dout * y, axis=1))``."""
+    """Row softmax of (N, C); backward ``y * (dout - sum(dout * y, axis=1))``.
+
+    Native backend: :func:`pykernels.softmax` / :func:`pykernels.softmax_backward`. Handed to the loss
+    (:meth:`~Layer.hand_softmax_to_loss`), it passes its input and gradient through unchanged and the
+    loss layer applies the softmax, fused with the cross-entropy (a C++ kernel).
+    """
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name or "softmax")
         self.built = True
         self.y: np.ndarray | None = None
+        self._softmax_in_loss = False
+
+    def hand_softmax_to_loss(self, on: bool = True) -> bool:
+        self._softmax_in_loss = bool(on)
+        return True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if x.ndim != 2:
             raise ValueError(f"Softmax: expected a 2-d input (batch, classes), got shape {x.shape}")
+        if self._softmax_in_loss:
+            return x
         self.y = self._k.softmax(x, out=self._buf("y", x.shape, x.dtype))
         return self.y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self._softmax_in_loss:
+            return dout
         y = self._saved(self.y, "output")
         return self._k.softmax_backward(dout, y, out=self._buf("dx", dout.shape, dout.dtype))
 
@@ -420,27 +457,55 @@ class Softmax(Layer):
 class SoftmaxWithLoss(Layer):
     """DLFS ``SoftmaxWithLoss``: ``forward(x, t) -> mean cross-entropy of softmax(x)``, ``backward(dout=1)``.
 
-    ``t``: class indices (N,) or one-hot (N, C) (integer one-hot is turned into indices, as DLFS2).
-    Runs on the fused softmax + cross-entropy kernel (one pass per row, forward and backward).
+    ``x``: the logits (N, C); ``t``: class indices (N,) or one-hot / probability targets (N, C)
+    (integer one-hot is turned into indices, as DLFS2). ``forward`` runs the fused softmax +
+    cross-entropy kernel, which computes the loss and its gradient ``(softmax(x) - onehot(t)) / N``
+    in one pass over the logits, into a buffer the layer reuses; ``backward()`` returns that buffer
+    (overwritten by the next ``forward``), ``backward(dout)`` for another ``dout`` computes
+    ``dout * (softmax(x) - onehot(t)) / N`` into a second buffer. ``output(x)`` is ``softmax(x)``: what
+    a model whose last layer handed its softmax to this loss predicts.
+
+    >>> import numpy as np
+    >>> layer = SoftmaxWithLoss()
+    >>> round(layer.forward(np.zeros((2, 4), np.float32), np.array([0, 3])), 6)
+    1.386294
+    >>> layer.backward()[0]
+    array([-0.375,  0.125,  0.125,  0.125], dtype=float32)
     """
+
+    #: a model asks its last layer to hand over an output softmax to this loss
+    applies_softmax = True
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name or "softmax_with_loss")
         self.built = True
         self.x: np.ndarray | None = None
         self.t: np.ndarray | None = None
+        self._dx: np.ndarray | None = None  # the gradient forward computed (dout = 1)
 
     def forward(self, x: np.ndarray, t: np.ndarray) -> float:  # type: ignore[override]
-        t = np.asarray(t)
+        if not isinstance(t, np.ndarray):
+            t = np.asarray(t)
         if t.ndim == 2 and t.dtype.kind in "iub":
             t = t.argmax(axis=1)
         self.x, self.t = x, t
+        if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype.char in "fd":
+            self._dx = self._buf("dx", x.shape, x.dtype)
+            return self._k.softmax_cross_entropy(x, t, dlogits=self._dx)
+        self._dx = None  # anything else: the kernel converts it or says what is wrong
         return self._k.softmax_cross_entropy(x, t)
 
     def backward(self, dout: float = 1.0) -> np.ndarray:  # type: ignore[override]
         self._saved(self.x, "input")
+        if self._dx is not None and float(dout) == 1.0:
+            return self._dx
+        x = np.asarray(self.x)
         return self._k.softmax_cross_entropy_backward(
-            self.x, self.t, dloss=float(dout), dlogits=self._buf("dx", self.x.shape, self.x.dtype))
+            x, self.t, dloss=float(dout), dlogits=self._buf("dx_scaled", x.shape, x.dtype))
+
+    def output(self, x: np.ndarray) -> np.ndarray:
+        """``softmax(x)`` (rows), into a reused buffer: the probabilities of logits ``x``."""
+        return self._k.softmax(x, out=self._buf("y", x.shape, x.dtype))
 
     def __repr__(self) -> str:
         return "SoftmaxWithLoss()"

@@ -3,11 +3,16 @@
 Each loss is ``loss(y_true, y_pred) -> float`` (mean over the batch) and
 ``loss.backward(y_true, y_pred, out=None) -> d loss / d y_pred``.
 
+A model trains with a *loss layer*: ``forward(x, t) -> loss`` on the last layer's output and
+``backward(dout=1) -> d loss / d x`` (the DLFS ``SoftmaxWithLoss`` protocol). :func:`loss_layer` makes
+one from a Keras loss; :class:`SoftmaxWithLoss` is one.
+
 Cross-entropy on logits (``from_logits=True``) runs on the fused, numerically stable softmax +
 cross-entropy kernel. On probabilities (``from_logits=False``, Keras's default, for a softmax output
-layer) it is ``-mean(log(clip(p, 1e-7, 1 - 1e-7))[label])``; a :class:`~pykernels.models.Sequential`
-whose last layer is a softmax does better: it hands the loss the logits and uses the fused kernel
-(the same maths without the clipping), as Keras does on its TensorFlow backend.
+layer) it is ``-mean(log(clip(p, 1e-7, 1 - 1e-7))[label])``; after a layer whose output is a softmax
+:func:`loss_layer` does better: the layer hands its softmax to a :class:`SoftmaxWithLoss`, which
+computes the loss and its gradient from the logits in one fused kernel (the same maths without the
+clipping), as Keras does on its TensorFlow backend.
 
 >>> import numpy as np
 >>> from pykernels.losses import SparseCategoricalCrossentropy
@@ -23,8 +28,10 @@ from types import SimpleNamespace
 import numpy as np
 
 from ._kernels import get_backend
+from .layers import Layer, SoftmaxWithLoss
 
-__all__ = ["CategoricalCrossentropy", "Loss", "MeanSquaredError", "SparseCategoricalCrossentropy", "get"]
+__all__ = ["CategoricalCrossentropy", "Loss", "LossLayer", "MeanSquaredError", "SoftmaxWithLoss",
+           "SparseCategoricalCrossentropy", "get", "loss_layer"]
 
 _EPS = 1e-7  # Keras backend epsilon(), the clipping of probabilities
 
@@ -153,6 +160,64 @@ class MeanSquaredError(Loss):
         return out
 
 
+class LossLayer(Layer):
+    """A :class:`Loss` as a loss layer: ``forward(x, t)`` is ``loss(t, x)``, ``backward(dout=1)`` is
+    ``dout * loss.backward(t, x)``, computed into a buffer the layer reuses."""
+
+    def __init__(self, loss: Loss, name: str | None = None) -> None:
+        super().__init__(name or loss.name)
+        self.loss = loss
+        self.built = True
+        self.x: np.ndarray | None = None
+        self.t: np.ndarray | None = None
+
+    def set_backend(self, backend: str | SimpleNamespace) -> None:
+        super().set_backend(backend)
+        self.loss.set_backend(self._k)
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> float:  # type: ignore[override]
+        self.x, self.t = x, t
+        return self.loss(t, x)
+
+    def backward(self, dout: float = 1.0) -> np.ndarray:  # type: ignore[override]
+        x = self._saved(self.x, "input")
+        dx = self.loss.backward(self.t, x, out=self._buf("dx", x.shape, x.dtype))
+        if dout != 1.0:
+            dx *= dx.dtype.type(dout)
+        return dx
+
+    def __repr__(self) -> str:
+        return f"LossLayer({self.loss!r})"
+
+
+def _is_loss_layer(obj) -> bool:
+    return callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))
+
+
+def loss_layer(loss, last=None) -> tuple[object, bool]:
+    """The loss layer that follows layer ``last``, and whether ``last`` handed its output softmax to it.
+
+    ``loss``: a :class:`Loss` (or its name) or a loss layer (any object with ``forward(x, t)`` and
+    ``backward(dout)``, used as it is). A cross-entropy on probabilities after a layer whose output
+    is a softmax becomes :class:`SoftmaxWithLoss`, the layer handing it its softmax (see
+    :meth:`~pykernels.layers.Layer.hand_softmax_to_loss`); a loss layer with ``applies_softmax`` true
+    gets the softmax the same way; any other :class:`Loss` becomes a :class:`LossLayer`. ``last``
+    takes back a softmax it handed over before, when the new loss does not apply one.
+    """
+    loss = get(loss)
+    hand = getattr(last, "hand_softmax_to_loss", None)
+    if isinstance(loss, Loss):
+        fuse = loss.is_crossentropy and not loss.from_logits
+        if fuse and hand is not None and hand(True):
+            return SoftmaxWithLoss(), True
+        if hand is not None:
+            hand(False)
+        return LossLayer(loss), False
+    takes = bool(getattr(loss, "applies_softmax", False))
+    handed = hand is not None and bool(hand(takes)) and takes
+    return loss, handed
+
+
 _BY_NAME = {
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "categorical_crossentropy": CategoricalCrossentropy,
@@ -161,11 +226,13 @@ _BY_NAME = {
 }
 
 
-def get(loss: str | Loss) -> Loss:
-    """A loss by Keras name or an instance as is."""
-    if isinstance(loss, Loss):
+def get(loss):
+    """A :class:`Loss` by Keras name; a Loss instance or a loss layer (an object with ``forward(x, t)``
+    and ``backward(dout)``, as :class:`SoftmaxWithLoss`) as is."""
+    if isinstance(loss, Loss) or _is_loss_layer(loss):
         return loss
     try:
         return _BY_NAME[loss]()
     except (KeyError, TypeError):
-        raise ValueError(f"unknown loss {loss!r}; use one of {sorted(_BY_NAME)} or a Loss instance") from None
+        raise ValueError(f"unknown loss {loss!r}; use one of {sorted(_BY_NAME)}, a Loss instance or a loss "
+                         f"layer (forward(x, t), backward(dout))") from None

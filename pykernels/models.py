@@ -12,13 +12,22 @@
 >>> model.predict(x[:2]).shape
 (2, 3)
 
-Training step: forward through the layers (each writes into its reused buffer), the loss, backward in
-reverse order (grads written in place; the first layer computes no input gradient), then one fused
-optimizer pass per parameter. A NaN or infinite loss ends the step before the backward pass, so that
-step's update is never applied (``fit`` then raises ``FloatingPointError``). With a softmax output and
-a cross-entropy loss on probabilities (the book's model), the softmax and the loss are fused into one
-kernel on the logits, as Keras does on its TensorFlow backend: the loss equals Keras's up to Keras's
-clipping of probabilities to [1e-7, 1-1e-7].
+A model is a list of layers and a loss layer, which talk only through the DLFS2 protocol: each
+layer's ``forward(x)`` / ``backward(dout)`` (plus ``params`` and ``grads``), the loss layer's
+``forward(x, t) -> loss`` / ``backward() -> dx`` (see :func:`pykernels.losses.loss_layer`). Training
+step: forward through the layers (each writes into its reused buffer), the loss layer's forward,
+its backward and the layers' backward in reverse order (grads written in place; the first layer
+computes no input gradient), then one fused optimizer pass per parameter. A NaN or infinite loss
+ends the step before any backward pass, so that step's update is never applied (``fit`` then raises
+``FloatingPointError``). With a softmax output and a cross-entropy loss on probabilities (the book's
+model), ``compile`` has the last layer hand its softmax to a
+:class:`~pykernels.layers.SoftmaxWithLoss`, which computes the loss and d loss / d logits in one
+fused kernel pass, as Keras does on its TensorFlow backend: the loss equals Keras's up to Keras's
+clipping of probabilities to [1e-7, 1-1e-7]; ``predict`` applies the softmax to the logits.
+
+Any object with ``forward(x)`` and ``backward(dout)`` is a layer (optional: ``params``/``grads``,
+``build``, ``output_dim(input_dim)`` — the default keeps the width —, ``set_backend``, ``name``);
+any object with ``forward(x, t)`` and ``backward(dout)`` can be given to ``compile`` as the loss.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import numpy as np
 from . import losses as losses_mod
 from . import optimizers as optimizers_mod
 from ._kernels import get_backend
-from .layers import Dense, Layer, Softmax, assign_weights
+from .layers import assign_weights
 from .utils import Progbar
 
 __all__ = ["History", "Sequential"]
@@ -100,6 +109,23 @@ def _as_float_features(x, dtype, who: str) -> np.ndarray:
     return xc
 
 
+def _params(layer) -> list[np.ndarray]:
+    return getattr(layer, "params", None) or []
+
+
+def _grads(layer) -> list[np.ndarray]:
+    return getattr(layer, "grads", None) or []
+
+
+def _output_dim(layer, input_dim):
+    f = getattr(layer, "output_dim", None)
+    return f(input_dim) if f is not None else input_dim
+
+
+def _layer_name(layer) -> str:
+    return getattr(layer, "name", None) or type(layer).__name__.lower()
+
+
 class Sequential:
     """A linear stack of layers with Keras's ``compile`` / ``fit`` / ``evaluate`` / ``predict``.
 
@@ -116,33 +142,39 @@ class Sequential:
         self.backend = get_backend(backend).name
         self._k: SimpleNamespace = get_backend(backend)
         self.rng = np.random.default_rng(seed)
-        self.layers: list[Layer] = []
+        self.layers: list = []
         self.optimizer: optimizers_mod.Optimizer | None = None
-        self.loss: losses_mod.Loss | None = None
+        self.loss = None  # what compile was given: a losses.Loss or a loss layer
+        self._loss_layer = None  # what the model trains with (losses.loss_layer)
+        self._softmax_in_loss = False  # the last layer handed its output softmax to the loss layer
+        self._loss_ready = False  # forward(x, t) ran: backward() may follow
         self.metrics: list[str] = []
         self.built = False
-        self._bufs: dict[tuple, np.ndarray] = {}
-        self._last_z: np.ndarray | None = None
-        self._last_t: np.ndarray | None = None
         self._added_after_compile = False
         for layer in layers or []:
             self.add(layer)
 
     # -- construction ---------------------------------------------------------------------------
-    def add(self, layer: Layer) -> None:
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected a pykernels Layer, got {type(layer).__name__}")
-        base = layer.name
-        names = {l.name for l in self.layers}
-        if base in names:
+    def add(self, layer) -> None:
+        """Append ``layer``: any object with ``forward(x)`` and ``backward(dout)``."""
+        if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))):
+            raise TypeError(f"Sequential.add: expected a layer (an object with forward(x) and backward(dout)), "
+                            f"got {type(layer).__name__}")
+        base = _layer_name(layer)
+        names = {_layer_name(l) for l in self.layers}
+        if base in names and hasattr(layer, "name"):
             i = 1
             while f"{base}_{i}" in names:
                 i += 1
             layer.name = f"{base}_{i}"
-        layer.set_backend(self._k)
+        set_backend = getattr(layer, "set_backend", None)
+        if set_backend is not None:
+            set_backend(self._k)
         self.layers.append(layer)
         self.built = False
         self._added_after_compile = self.optimizer is not None
+        if self.loss is not None:
+            self._bind_loss()  # the new last layer, not the old one, meets the loss
         if self.input_dim is not None:
             self.build()  # as Keras: a model whose input size is known has its weights at once
 
@@ -153,8 +185,8 @@ class Sequential:
         first = self.layers[0]
         if getattr(first, "input_dim", None) is not None:
             return first.input_dim
-        if first.params:
-            return first.params[0].shape[0]
+        if _params(first):
+            return _params(first)[0].shape[0]
         return None
 
     def build(self, input_dim: int | None = None) -> None:
@@ -166,37 +198,40 @@ class Sequential:
             raise ValueError("Sequential: unknown input size; give the first layer input_shape=(features,) "
                              "or call fit/predict on data")
         for i, layer in enumerate(self.layers):
-            if not layer.built:
+            if not getattr(layer, "built", True):
                 layer.build(d, self.rng, self.dtype)
-            layer.need_input_grad = i > 0
-            d = layer.output_dim(d)
+            if hasattr(layer, "need_input_grad"):
+                layer.need_input_grad = i > 0
+            d = _output_dim(layer, d)
         self.built = True
 
     @property
     def params(self) -> list[np.ndarray]:
-        return [p for l in self.layers for p in l.params]
+        return [p for l in self.layers for p in _params(l)]
 
     @property
     def grads(self) -> list[np.ndarray]:
-        return [g for l in self.layers for g in l.grads]
+        return [g for l in self.layers for g in _grads(l)]
 
     @property
     def output_dim(self) -> int:
         d = self.input_dim
         for l in self.layers:
-            d = l.output_dim(d)
+            d = _output_dim(l, d)
         return d
 
     def compile(self, optimizer="rmsprop", loss="sparse_categorical_crossentropy",
                 metrics: Sequence[str] | None = None) -> None:
-        """Set the optimizer (name or instance), loss (name or instance) and metrics (``["accuracy"]``)."""
+        """Set the optimizer (name or instance), loss and metrics (``["accuracy"]``). ``loss``: a Keras
+        name, a :class:`~pykernels.losses.Loss`, or a loss layer (``forward(x, t)``, ``backward(dout)``,
+        as :class:`~pykernels.layers.SoftmaxWithLoss`); see :func:`pykernels.losses.loss_layer`."""
         if not self.built and self.layers and self.input_dim is not None:
             self.build()  # as Keras: a model whose input size is known gets its weights at compile
         self._added_after_compile = False
         self.optimizer = optimizers_mod.get(optimizer)
         self.optimizer.set_backend(self._k)
         self.loss = losses_mod.get(loss)
-        self.loss.set_backend(self._k)
+        self._bind_loss()
         self.metrics = []
         for m in metrics or []:
             if m not in ("accuracy", "acc"):
@@ -206,20 +241,19 @@ class Sequential:
             self.metrics.append(m)  # the history key is the name given, as in Keras ("acc" -> "acc")
 
     # -- internals ------------------------------------------------------------------------------
-    def _buf(self, key, shape, dtype) -> np.ndarray:
-        k = (key, tuple(shape), np.dtype(dtype).str)
-        b = self._bufs.get(k)
-        if b is None:
-            if len(self._bufs) > 16:
-                self._bufs.clear()
-            b = self._bufs[k] = np.empty(shape, dtype=dtype)
-        return b
-
-    def _fused(self) -> bool:
-        last = self.layers[-1]
-        softmax_out = isinstance(last, Softmax) or (isinstance(last, Dense) and last.activation == "softmax")
-        return bool(self.loss is not None and self.loss.is_crossentropy and not self.loss.from_logits
-                    and softmax_out)
+    def _bind_loss(self) -> None:
+        """The loss layer for the loss compile was given, after the current last layer (the layers
+        before it take back any softmax they handed to an earlier loss)."""
+        for layer in self.layers[:-1]:
+            hand = getattr(layer, "hand_softmax_to_loss", None)
+            if hand is not None:
+                hand(False)
+        self._loss_layer, self._softmax_in_loss = losses_mod.loss_layer(
+            self.loss, self.layers[-1] if self.layers else None)
+        set_backend = getattr(self._loss_layer, "set_backend", None)
+        if set_backend is not None:
+            set_backend(self._k)
+        self._loss_ready = False
 
     def _require_compiled(self, who: str) -> None:
         if self.optimizer is None or self.loss is None:
@@ -243,7 +277,7 @@ class Sequential:
     def _output_dim_for(self, input_dim: int) -> int:
         d = self.input_dim if self.input_dim is not None else input_dim
         for l in self.layers:
-            d = l.output_dim(d)
+            d = _output_dim(l, d)
         return d
 
     def _prepare_y(self, y, n: int, who: str, input_dim: int | None = None) -> np.ndarray:
@@ -253,8 +287,15 @@ class Sequential:
         if y.shape[:1] != (n,):
             raise ValueError(f"{who}: x and y have different lengths: {n} samples in x, "
                              f"{y.shape[0] if y.ndim else 'scalar'} in y")
+        sparse = getattr(self.loss, "sparse", None)
+        if sparse is None:  # a loss layer of the user's: its targets are its business, but finite
+            if y.dtype.kind == "f":
+                r = _first_nonfinite_row(y)
+                if r is not None:
+                    raise ValueError(f"{who}: targets contain NaN or infinity (first at sample {r})")
+            return np.ascontiguousarray(y)
         C = self._output_dim_for(input_dim) if input_dim is not None else self.output_dim
-        if self.loss.sparse:
+        if sparse:
             if y.ndim == 2 and y.shape[1] == 1:
                 y = y[:, 0]
             if y.ndim != 1:
@@ -293,31 +334,21 @@ class Sequential:
         _check_finite(yc, y, who, "targets", plural=True)
         return yc
 
-    def _forward_logits(self, x: np.ndarray, fused: bool) -> np.ndarray:
-        h = x
-        for layer in self.layers[:-1]:
-            h = layer.forward(h)
-        last = self.layers[-1]
-        if fused:
-            return last.forward_linear(h) if isinstance(last, Dense) else h
-        return last.forward(h)
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """The last layer's output: the logits when it handed its softmax to the loss layer."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
 
-    def _loss_and_grad(self, z: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, np.ndarray]:
-        dz = self._buf("dz", z.shape, z.dtype)
-        if fused:  # loss and its gradient in one pass over the logits
-            loss = self._k.softmax_cross_entropy(z, t, dlogits=dz)
-        else:
-            loss = self.loss(t, z)
-            self.loss.backward(t, z, out=dz)
-        return loss, dz
+    def _predict_batch(self, x: np.ndarray) -> np.ndarray:
+        """The model's output: the last layer's, with the softmax it handed to the loss layer (if it
+        did, at compile) applied."""
+        z = self._forward(x)
+        return self._loss_layer.output(z) if self._softmax_in_loss else z
 
-    def _backward(self, dz: np.ndarray, fused: bool) -> None:
-        last = self.layers[-1]
-        if fused:
-            d = last.backward_linear(dz) if isinstance(last, Dense) else dz
-        else:
-            d = last.backward(dz)
-        for layer in reversed(self.layers[:-1]):
+    def _backward(self, dout) -> None:
+        d = self._loss_layer.backward(dout)
+        for layer in reversed(self.layers):
             d = layer.backward(d)
 
     def _correct(self, z: np.ndarray, t: np.ndarray) -> int:
@@ -329,23 +360,23 @@ class Sequential:
         tt = t if t.ndim == 1 else t.argmax(axis=1)
         return int(np.count_nonzero(pred == tt))
 
-    def _train_step(self, x: np.ndarray, t: np.ndarray, fused: bool) -> tuple[float, int]:
+    def _train_step(self, x: np.ndarray, t: np.ndarray) -> tuple[float, int]:
         """Forward, loss, and (only if the loss is finite) backward and the optimizer's update.
-        Returns (loss, #correct); with a NaN or infinite loss nothing is changed: no gradient is
-        computed and the weights and the optimizer's state stay as they were."""
-        z = self._forward_logits(x, fused)
-        loss, dz = self._loss_and_grad(z, t, fused)
-        if not math.isfinite(loss):  # one scalar test per step, before anything is written
+        Returns (loss, #correct); with a NaN or infinite loss nothing is changed: no parameter
+        gradient is computed and the weights and the optimizer's state stay as they were."""
+        z = self._forward(x)
+        loss = self._loss_layer.forward(z, t)
+        if not math.isfinite(loss):  # one scalar test per step, before any grads are written
             return loss, 0
         correct = self._correct(z, t) if self.metrics else 0
-        self._backward(dz, fused)
+        self._backward(1.0)
         self.optimizer.update(self.params, self.grads)
         return loss, correct
 
     def train_on_batch(self, x: np.ndarray, t: np.ndarray) -> tuple[float, int]:
         """One training step on a prepared batch (float, contiguous; int64 labels). Returns (loss, #correct).
         A NaN or infinite loss raises ``FloatingPointError`` and the step is not applied."""
-        loss, correct = self._train_step(x, t, self._fused())
+        loss, correct = self._train_step(x, t)
         if not math.isfinite(loss):
             raise FloatingPointError(f"train_on_batch: the loss is {loss}; the step was not applied")
         return loss, correct
@@ -355,22 +386,19 @@ class Sequential:
         """Without ``t``: the model output (like predict, no copy). With ``t``: the loss (for ``backward``)."""
         x = self._prepare_x(x, "forward")
         if t is None:
-            return self._forward_logits(x, False)
+            return self._predict_batch(x)
         self._require_compiled("forward")
         t = self._prepare_y(t, len(x), "forward")
-        fused = self._fused()
-        z = self._forward_logits(x, fused)
-        self._last_z, self._last_t, self._last_fused = z, t, fused
-        return self._k.softmax_cross_entropy(z, t) if fused else self.loss(t, z)
+        self._loss_ready = False
+        loss = self._loss_layer.forward(self._forward(x), t)
+        self._loss_ready = True
+        return loss
 
     def backward(self, dout: float = 1.0) -> None:
-        """Gradients of the loss of the last ``forward(x, t)``, written into ``grads``."""
-        if self._last_z is None:
+        """Gradients of ``dout`` times the loss of the last ``forward(x, t)``, written into ``grads``."""
+        if not self._loss_ready:
             raise RuntimeError("backward: call forward(x, t) first")
-        _, dz = self._loss_and_grad(self._last_z, self._last_t, self._last_fused)
-        if dout != 1.0:
-            dz *= dz.dtype.type(dout)
-        self._backward(dz, self._last_fused)
+        self._backward(dout)
 
     # -- Keras API ------------------------------------------------------------------------------
     def fit(self, x, y, epochs: int = 1, batch_size: int | None = None, validation_data=None,
@@ -423,11 +451,13 @@ class Sequential:
             raise ValueError("fit: no training samples")
         if not self.built:
             self.build(x.shape[1])
-        fused = self._fused()
         bs = int(batch_size)
         steps = (n + bs - 1) // bs
         hist = History()
         hist.params = {"epochs": int(epochs), "steps": steps, "batch_size": bs, "verbose": verbose}
+        if shuffle:  # the shuffled batches are gathered into these, one allocation per call
+            xbuf = np.empty((min(bs, n), x.shape[1]), dtype=x.dtype)
+            ybuf = np.empty((min(bs, n), *y.shape[1:]), dtype=y.dtype)
         for epoch in range(int(epochs)):
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
@@ -443,9 +473,9 @@ class Sequential:
                     xb, yb = x[a:b], y[a:b]
                 else:
                     idx = order[a:b]
-                    xb = np.take(x, idx, axis=0, mode="clip", out=self._buf("xb", (b - a, x.shape[1]), x.dtype))
-                    yb = np.take(y, idx, axis=0, mode="clip", out=self._buf("yb", (b - a, *y.shape[1:]), y.dtype))
-                loss, c = self._train_step(xb, yb, fused)
+                    xb = np.take(x, idx, axis=0, mode="clip", out=xbuf[:b - a])
+                    yb = np.take(y, idx, axis=0, mode="clip", out=ybuf[:b - a])
+                loss, c = self._train_step(xb, yb)
                 if not math.isfinite(loss):
                     err = FloatingPointError(
                         f"fit: the loss became {loss} at epoch {epoch + 1}, step {s + 1} (that step was not "
@@ -484,13 +514,13 @@ class Sequential:
             y = self._prepare_y(y, len(x), "evaluate")
         if len(x) == 0:
             raise ValueError("evaluate: no samples")
-        fused = self._fused()
         bs = max(int(batch_size), 1)
         loss_sum, correct = 0.0, 0
+        self._loss_ready = False
         for a in range(0, len(x), bs):
             xb, yb = x[a:a + bs], y[a:a + bs]
-            z = self._forward_logits(xb, fused)
-            loss_sum += (self._k.softmax_cross_entropy(z, yb) if fused else self.loss(yb, z)) * len(xb)
+            z = self._forward(xb)
+            loss_sum += self._loss_layer.forward(z, yb) * len(xb)
             if self.metrics:
                 correct += self._correct(z, yb)
         loss = loss_sum / len(x)
@@ -508,7 +538,7 @@ class Sequential:
         out = np.empty((len(x), self.output_dim), dtype=self.dtype)
         bs = max(int(batch_size), 1)
         for a in range(0, len(x), bs):
-            out[a:a + bs] = self._forward_logits(x[a:a + bs], False)
+            out[a:a + bs] = self._predict_batch(x[a:a + bs])
         return out
 
     def __call__(self, x) -> np.ndarray:
@@ -528,9 +558,10 @@ class Sequential:
         print_fn(thick)
         d = self.input_dim
         for layer in self.layers:
-            d = layer.output_dim(d) if d is not None else None
+            d = _output_dim(layer, d) if d is not None else None
             shape = f"(None, {d})" if d is not None else "(unbuilt)"
-            print_fn(f" {layer.name + ' (' + type(layer).__name__ + ')':<28}{shape:<26}{layer.count_params()}")
+            n_params = int(sum(p.size for p in _params(layer)))
+            print_fn(f" {_layer_name(layer) + ' (' + type(layer).__name__ + ')':<28}{shape:<26}{n_params}")
         print_fn(thick)
         total = self.count_params()
         print_fn(f"Total params: {total:,}")
@@ -541,9 +572,10 @@ class Sequential:
     # -- weights --------------------------------------------------------------------------------
     def _weight_items(self):
         for i, layer in enumerate(self.layers):
-            names = layer.param_names or [f"param{j}" for j in range(len(layer.params))]
-            for pn, p in zip(names, layer.params):
-                yield f"{i:02d}_{layer.name}/{pn}", p
+            params = _params(layer)
+            names = getattr(layer, "param_names", None) or [f"param{j}" for j in range(len(params))]
+            for pn, p in zip(names, params):
+                yield f"{i:02d}_{_layer_name(layer)}/{pn}", p
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every parameter, layer by layer (Keras's order: each layer's kernel, then bias)."""

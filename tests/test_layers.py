@@ -169,3 +169,90 @@ def test_initializer_returning_the_wrong_shape_is_an_error():
     d = Dense(3, kernel_initializer=lambda shape, dtype=None: np.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"kernel_initializer returned shape \(3, 2\), expected \(2, 3\)"):
         d.build(2, np.random.default_rng(0), np.float32)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dense_hands_its_softmax_to_the_loss(backend):
+    """Handed over, Dense(softmax) is Dense(None) with the same weights: forward gives the logits (the
+    fused GEMM's output), backward takes d loss / d logits; taken back, it is a softmax layer again."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5, 6))
+    dz = rng.standard_normal((5, 3))
+    sm, lin = Dense(3, activation="softmax"), Dense(3)
+    for layer in (sm, lin):
+        layer.set_backend(backend)
+        layer.build(6, np.random.default_rng(0), np.float64)
+        layer.params[1][...] = 0.1
+    probs = sm.forward(x).copy()
+    assert sm.hand_softmax_to_loss(True) and not lin.hand_softmax_to_loss(True)
+    np.testing.assert_array_equal(sm.forward(x), lin.forward(x))
+    np.testing.assert_array_equal(sm.backward(dz), lin.backward(dz))
+    for g1, g2 in zip(sm.grads, lin.grads):
+        np.testing.assert_array_equal(g1, g2)
+    assert sm.hand_softmax_to_loss(False)
+    np.testing.assert_array_equal(sm.forward(x), probs)
+    assert not Dense(3, activation="relu").hand_softmax_to_loss(True)
+    assert not Dense(3, activation="sigmoid").hand_softmax_to_loss(True)
+    for other in (ReLU(), Sigmoid(), Affine(np.ones((2, 3)), np.zeros(3)), MatMul(np.ones((2, 3)))):
+        assert not other.hand_softmax_to_loss(True)
+
+
+def test_softmax_layer_handed_over_passes_through():
+    x = np.random.default_rng(5).standard_normal((4, 3))
+    layer = Softmax()
+    assert layer.hand_softmax_to_loss(True)
+    assert layer.forward(x) is x
+    assert layer.backward(x) is x
+    layer.hand_softmax_to_loss(False)
+    np.testing.assert_allclose(layer.forward(x).sum(axis=1), 1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Dense(3, activation="relu", input_shape=(4,)), lambda: Dense(3, use_bias=False, input_shape=(4,)),
+    lambda: Affine(np.ones((4, 3)), np.zeros(3)), lambda: MatMul(np.ones((4, 3))),
+], ids=["dense", "dense_no_bias", "affine", "matmul"])
+def test_grads_are_written_back_in_place_whatever_the_kernel_returns(make):
+    """The one write-back of Dense, Affine and MatMul: a backend whose dense_backward returns new arrays
+    (instead of filling the ones given) still leaves the gradients in the layer's own grads arrays."""
+    from types import SimpleNamespace
+
+    from pykernels import reference
+    from pykernels._kernels import get_backend
+
+    def dense_backward(dy, x, W, y=None, activation=None, need_dx=True, dx=None, dW=None, db=None):
+        return reference.dense_backward(dy, x, W, y, activation, need_dx)  # fresh arrays, dW/db ignored
+
+    fresh = SimpleNamespace(**{**vars(get_backend("numpy")), "dense_backward": dense_backward})
+    rng = np.random.default_rng(6)
+    W = rng.standard_normal((4, 3))
+    layer, twin = make(), make()
+    for l in (layer, twin):
+        l.build(4, np.random.default_rng(0), np.float64)
+        l.params[0][...] = W
+    layer.set_backend(fresh)
+    twin.set_backend("numpy")
+    ids = [id(g) for g in layer.grads]
+    x, dy = rng.standard_normal((5, 4)), rng.standard_normal((5, 3))
+    for l in (layer, twin):
+        l.forward(x)
+    dx = layer.backward(dy)
+    np.testing.assert_allclose(dx, twin.backward(dy), rtol=1e-12)
+    assert [id(g) for g in layer.grads] == ids
+    for g, h in zip(layer.grads, twin.grads):
+        np.testing.assert_allclose(g, h, rtol=1e-12)
+        assert np.any(g != 0)
+
+
+def test_layers_without_a_kernel_say_so():
+    """Sigmoid and Softmax (and Dense's sigmoid/softmax step) say "no C++ kernel yet" in their
+    docstrings exactly when the native backend runs the NumPy reference code for them."""
+    from pykernels import reference
+    from pykernels._kernels import get_backend
+
+    native = get_backend("native")
+    for layer, ops in ((Sigmoid, ("sigmoid", "sigmoid_backward")), (Softmax, ("softmax", "softmax_backward"))):
+        numpy_code = any(getattr(native, op) is getattr(reference, op) for op in ops)
+        assert ("No C++ kernel yet" in layer.__doc__) == numpy_code, layer.__name__
+    dense_numpy = any(getattr(native, op) is getattr(reference, op)
+                      for op in ("sigmoid", "sigmoid_backward", "softmax", "softmax_backward"))
+    assert ("no C++ kernel yet" in Dense.__doc__) == dense_numpy

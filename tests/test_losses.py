@@ -246,3 +246,127 @@ def test_softmax_cross_entropy_inf_logit_is_nan_like_the_reference(dt):
     assert np.isnan(got[0]).all() and np.isnan(want[0]).all()
     np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
     assert np.isnan(pk.softmax_cross_entropy(z, labels)) and np.isnan(want_loss)
+
+
+# ---- loss layers: SoftmaxWithLoss, LossLayer, loss_layer ---------------------------------------------
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("target", ["labels", "int_onehot", "probabilities"])
+def test_softmax_with_loss_matches_the_reference(backend, dt, target):
+    """forward = reference loss, backward() = reference gradient (the one fused pass of forward),
+    backward(dout) = the reference gradient scaled by dout, output = reference softmax."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((9, 5)) * 3).astype(dt)
+    idx = rng.integers(0, 5, 9)
+    if target == "labels":
+        t = ref_t = idx
+    elif target == "int_onehot":  # DLFS2: integer one-hot is read as class indices
+        t, ref_t = np.eye(5, dtype=np.int64)[idx], idx
+    else:
+        p = rng.random((9, 5))
+        t = ref_t = (p / p.sum(axis=1, keepdims=True)).astype(dt)
+    layer = losses.SoftmaxWithLoss()
+    layer.set_backend(backend)
+    loss = layer.forward(x, t)
+    assert loss == pytest.approx(reference.softmax_cross_entropy(x, ref_t), rel=TOL[dt]["rtol"])
+    dx = layer.backward()
+    assert dx.dtype == dt and dx.shape == x.shape
+    np.testing.assert_allclose(dx, reference.softmax_cross_entropy_backward(x, ref_t), **TOL[dt])
+    # backward() is the gradient the forward pass computed: the same bits as the backward kernel
+    k = pk.softmax_cross_entropy_backward if backend == "native" else reference.softmax_cross_entropy_backward
+    np.testing.assert_array_equal(dx, k(x, ref_t))
+    d3 = layer.backward(2.5)
+    np.testing.assert_array_equal(d3, k(x, ref_t, dloss=2.5))
+    assert layer.backward() is dx  # a scaled backward does not overwrite the dout=1 gradient
+    np.testing.assert_allclose(layer.output(x), reference.softmax(x), **TOL[dt])
+    # the buffers are reused: a second forward on the same shape allocates no new gradient
+    layer.forward(x, t)
+    assert layer.backward() is dx
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_softmax_with_loss_finite_differences(backend, sparse):
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((6, 4)) * 2
+    t = rng.integers(0, 4, 6)
+    if not sparse:
+        p = rng.random((6, 4))
+        t = p / p.sum(axis=1, keepdims=True)
+    layer = losses.SoftmaxWithLoss()
+    layer.set_backend(backend)
+    layer.forward(x, t)
+    dx = layer.backward().copy()
+    d2 = layer.backward(-0.5).copy()
+    num = numerical_grad(lambda: layer.forward(x, t), x)
+    assert_grad_close(dx, num)
+    assert_grad_close(d2, -0.5 * num)
+
+
+def test_softmax_with_loss_errors_are_the_kernels():
+    layer = losses.SoftmaxWithLoss()
+    with pytest.raises(RuntimeError, match=r"backward: call forward\(x\) first"):
+        layer.backward()
+    with pytest.raises(ValueError, match="out of range"):
+        layer.forward(np.zeros((2, 3), np.float32), np.array([0, 3]))
+    with pytest.raises(ValueError):
+        layer.forward(np.zeros(3, np.float32), np.array([0]))
+    # a list is converted by the kernel, as before; backward then computes the gradient
+    assert layer.forward([[0.0, 0.0]], [1]) == pytest.approx(np.log(2))
+    np.testing.assert_allclose(layer.backward(), [[0.5, -0.5]])
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_loss_layer_wraps_a_keras_loss(backend):
+    rng = np.random.default_rng(13)
+    yp, yt = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    mse = losses.MeanSquaredError()
+    layer = losses.LossLayer(mse)
+    layer.set_backend(backend)
+    assert layer.forward(yp, yt) == mse(yt, yp)
+    g = layer.backward()
+    np.testing.assert_array_equal(g, mse.backward(yt, yp))
+    assert layer.backward() is g  # a reused buffer
+    np.testing.assert_array_equal(layer.backward(3.0), 3.0 * mse.backward(yt, yp))
+    with pytest.raises(RuntimeError, match=r"backward: call forward\(x\) first"):
+        losses.LossLayer(mse).backward()
+
+
+def test_loss_layer_choice_and_the_softmax_hand_over():
+    from pykernels.layers import Dense, ReLU, Softmax
+
+    ce = "sparse_categorical_crossentropy"
+    # cross-entropy on probabilities after a softmax output: fused, the layer hands over its softmax
+    for last in (Dense(3, activation="softmax"), Softmax()):
+        layer, handed = losses.loss_layer(ce, last)
+        assert isinstance(layer, losses.SoftmaxWithLoss) and handed and last._softmax_in_loss
+        # another loss takes it back
+        layer, handed = losses.loss_layer("mse", last)
+        assert isinstance(layer, losses.LossLayer) and not handed and not last._softmax_in_loss
+    # on logits, or after a layer without a softmax: the Keras loss as it is
+    for loss, last in ((losses.SparseCategoricalCrossentropy(from_logits=True), Dense(3, activation="softmax")),
+                       (ce, Dense(3, activation="sigmoid")), (ce, ReLU()), (ce, None), (ce, object())):
+        layer, handed = losses.loss_layer(loss, last)
+        assert isinstance(layer, losses.LossLayer) and not handed
+        assert not getattr(last, "_softmax_in_loss", False)
+    # a loss layer is used as given; one that applies the softmax gets it from the layer
+    swl = losses.SoftmaxWithLoss()
+    last = Dense(3, activation="softmax")
+    assert losses.loss_layer(swl, last) == (swl, True) and last._softmax_in_loss
+    last = Dense(3)
+    assert losses.loss_layer(swl, last) == (swl, False)
+
+    class Custom:
+        def forward(self, x, t):
+            return 0.0
+
+        def backward(self, dout=1.0):
+            return None
+
+    custom = Custom()
+    last = Softmax()
+    assert losses.get(custom) is custom
+    assert losses.loss_layer(custom, last) == (custom, False) and not last._softmax_in_loss
+    with pytest.raises(ValueError, match="unknown loss"):
+        losses.get(object())

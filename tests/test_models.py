@@ -80,10 +80,11 @@ def test_fit_reuses_buffers_no_growth():
     x, y = toy_data(300)
     m = small_model(seed=5)
     m.fit(x, y, epochs=1, batch_size=64, verbose=0)
-    bufs = {k: id(v) for l in m.layers for k, v in l._bufs.items()}
+    owners = [*m.layers, m._loss_layer]
+    bufs = {k: id(v) for l in owners for k, v in l._bufs.items()}
     params = [id(p) for p in m.params]
     m.fit(x, y, epochs=2, batch_size=64, verbose=0)
-    assert {k: id(v) for l in m.layers for k, v in l._bufs.items()} == bufs
+    assert {k: id(v) for l in owners for k, v in l._bufs.items()} == bufs
     assert [id(p) for p in m.params] == params
 
 
@@ -282,7 +283,7 @@ def test_separate_softmax_layer_is_fused_with_the_loss(backend):
     m = pk.Sequential([Dense(6, activation="relu", input_shape=(4,)), Dense(3), Softmax()],
                       backend=backend, dtype="float64", seed=2)
     m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    assert m._fused()
+    assert isinstance(m._loss_layer, SoftmaxWithLoss) and m._softmax_in_loss
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 4))
     t = rng.integers(0, 3, 5)
@@ -454,3 +455,133 @@ def test_backward_before_forward_is_a_clear_error(make):
         layer.backward(np.ones((4, 3)))
     with pytest.raises(RuntimeError, match=r"backward: call forward\(x\) first"):
         pk.layers.SoftmaxWithLoss().backward()
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("head", ["dense_softmax", "softmax_layer"])
+def test_training_step_is_the_fused_kernel_sequence(backend, dtype, head):
+    """Sequential's step on the book's model is exactly (bit for bit) the hand-written kernel sequence:
+    dense (bias + relu in the GEMM), dense (logits), softmax + cross-entropy and d logits in one pass,
+    dense_backward twice (no dx for the first layer), one optimizer update per parameter."""
+    from pykernels._kernels import get_backend
+
+    last = [Dense(4, activation="softmax")] if head == "dense_softmax" else [Dense(4), pk.layers.Softmax()]
+    m = pk.Sequential([Dense(16, activation="relu", input_shape=(6,)), *last], backend=backend, dtype=dtype, seed=3)
+    m.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    k = get_backend(backend)
+    W1, b1, W2, b2 = m.get_weights()
+    opt = pk.optimizers.get("rmsprop")
+    opt.set_backend(k)
+    x, y = toy_data(96, seed=4, dtype=dtype)
+    for step in range(6):
+        xb, yb = x[16 * step:16 * (step + 1)], y[16 * step:16 * (step + 1)]
+        loss, _ = m.train_on_batch(xb, yb)
+        h = k.dense(xb, W1, b1, activation="relu")
+        z = k.dense(h, W2, b2, activation=None)
+        dz = np.empty_like(z)
+        expect = k.softmax_cross_entropy(z, yb, dlogits=dz)
+        dh, dW2, db2 = k.dense_backward(dz, h, W2, activation=None)
+        _, dW1, db1 = k.dense_backward(dh, xb, W1, y=h, activation="relu", need_dx=False)
+        opt.update([W1, b1, W2, b2], [dW1, db1, dW2, db2])
+        assert loss == expect
+        for a, b in zip(m.get_weights(), (W1, b1, W2, b2)):
+            np.testing.assert_array_equal(a, b)
+    # predict: the softmax the last layer handed to the loss, applied to the logits
+    np.testing.assert_array_equal(m.predict(x[:5]), k.softmax(k.dense(k.dense(x[:5], W1, b1, activation="relu"),
+                                                                     W2, b2)))
+
+
+class _Scale:
+    """A user-written layer with nothing but the DLFS2 protocol: y = x * s (per feature)."""
+
+    def __init__(self, n):
+        self.params = [np.full(n, 0.5)]
+        self.grads = [np.zeros(n)]
+
+    def forward(self, x):
+        self.x = x
+        return x * self.params[0]
+
+    def backward(self, dout):
+        self.grads[0][...] = (dout * self.x).sum(axis=0)
+        return dout * self.params[0]
+
+
+class _HalfSquaredError:
+    """A user-written loss layer with nothing but forward(x, t) and backward(dout)."""
+
+    def forward(self, x, t):
+        self.d = x - t
+        return 0.5 * float(np.mean(np.sum(self.d * self.d, axis=1)))
+
+    def backward(self, dout=1.0):
+        return dout * self.d / len(self.d)
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_user_written_layer_and_loss_only_need_forward_and_backward(backend):
+    """The protocol is the whole contract between a model and its layers and loss: Sequential trains,
+    evaluates, predicts and saves a model made of a layer and a loss that know nothing of pykernels,
+    and gets the gradient descent computed by hand."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((20, 4))
+    t = rng.standard_normal((20, 3))
+    m = pk.Sequential([Dense(3, input_shape=(4,)), _Scale(3)], backend=backend, dtype="float64", seed=1)
+    m.compile(optimizer=pk.optimizers.SGD(learning_rate=0.1), loss=_HalfSquaredError())
+    W, b = (a.copy() for a in m.layers[0].params)
+    s = np.full(3, 0.5)
+    losses_by_hand = []
+    for _ in range(5):
+        z = x @ W + b
+        d = z * s - t
+        losses_by_hand.append(0.5 * np.mean(np.sum(d * d, axis=1)))
+        d /= len(x)
+        ds, dz = (d * z).sum(axis=0), d * s
+        W, b, s = W - 0.1 * x.T @ dz, b - 0.1 * dz.sum(axis=0), s - 0.1 * ds
+    hist = m.fit(x, t, epochs=5, batch_size=len(x), shuffle=False, verbose=0)
+    np.testing.assert_allclose(hist.history["loss"], losses_by_hand, rtol=1e-12)
+    for got, want in zip(m.get_weights(), (W, b, s)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(m.predict(x), (x @ W + b) * s, rtol=1e-12)
+    d = (x @ W + b) * s - t
+    assert m.evaluate(x, t) == pytest.approx(0.5 * np.mean(np.sum(d * d, axis=1)), rel=1e-12)
+    assert m.count_params() == 4 * 3 + 3 + 3
+    m.summary(print_fn=lambda line: None)
+    # the DLFS2 model protocol (Trainer) on the same model
+    m.forward(x, t)
+    m.backward()
+    assert np.any(m.layers[1].grads[0] != 0)
+    with pytest.raises(TypeError, match="forward"):
+        m.add(object())
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_recompile_or_add_takes_the_softmax_back(backend):
+    """The softmax a layer handed to a cross-entropy loss comes back when the model is compiled with
+    another loss, and when a layer is added after it: predictions stay probabilities throughout."""
+    x, y = toy_data(40)
+    m = small_model(backend)
+    p = m.predict(x)
+    assert m.layers[-1]._softmax_in_loss
+    m.compile(optimizer="sgd", loss="mse")
+    assert not m.layers[-1]._softmax_in_loss
+    np.testing.assert_array_equal(m.predict(x), p)
+    np.testing.assert_array_equal(m.layers[-1].forward(m.layers[0].forward(x)), p)
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    m.add(pk.layers.ReLU())
+    assert not m.layers[-2]._softmax_in_loss
+    np.testing.assert_array_equal(m.predict(x), p)  # ReLU of probabilities: themselves
+
+
+def test_compile_with_a_softmax_with_loss_layer():
+    """compile(loss=SoftmaxWithLoss()) after a softmax output trains as the Keras name does."""
+    x, y = toy_data(64)
+    a, b = small_model(seed=4), small_model(seed=4)
+    b.compile(optimizer="rmsprop", loss=SoftmaxWithLoss(), metrics=["accuracy"])
+    ha = a.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    hb = b.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert ha.history == hb.history
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    np.testing.assert_array_equal(a.predict(x), b.predict(x))
