@@ -81,6 +81,21 @@ def _case(op: str, size: int, dtype):
             xt, ot = _t(x), _t(out)
             tf = {"negative": torch.neg, "abs": torch.abs}[op]
             fns["torch"] = {"out": lambda: tf(xt, out=ot), "new": lambda: tf(xt)}
+    elif op in ("exp", "log", "tanh", "sigmoid"):  # transcendental: compute-bound, within 1 ULP (not bitwise)
+        xin = np.abs(x) + dtype(0.1) if op == "log" else x
+        npf = {"exp": np.exp, "log": np.log, "tanh": np.tanh,
+               "sigmoid": lambda v, out=None: np.divide(1, np.add(1, np.exp(np.negative(v)), out=out), out=out)}[op]
+        pkf = getattr(pk, op)
+        ref = npf(xin)
+        nbytes = 2 * x.nbytes
+        fns = {
+            "numpy": {"out": lambda: npf(xin, out=out), "new": lambda: npf(xin)},
+            "pk": {"out": lambda: pkf(xin, out=out), "new": lambda: pkf(xin)},
+        }
+        if torch is not None:
+            xt, ot = _t(xin), _t(out)
+            tf = {"exp": torch.exp, "log": torch.log, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[op]
+            fns["torch"] = {"out": lambda: tf(xt, out=ot), "new": lambda: tf(xt)}
     elif op == "relu_backward":
         dy = _rand((rows, D), dtype, 3)
         ref = np.where(x > 0, dy, 0).astype(dtype)
@@ -145,10 +160,17 @@ def _checker(op, ref, dtype, fns):
         assert r.shape == ref.shape and r.dtype == dtype, (r.shape, r.dtype)
         if op == "sum_to":
             assert float(np.max(np.abs(r.astype(np.float64) - ref64), initial=0.0)) <= tol
+        elif op in _ULP_OPS:  # within a few ULPs of NumPy (NumPy's float32 loops are up to 3.5 ULP off;
+            # its softmax rounds x - max, a relative error of |x - max| * eps in exp: up to ~20 eps here)
+            ulps = 64 if op == "softmax" else 8
+            np.testing.assert_allclose(r, ref, rtol=ulps * float(np.finfo(dtype).eps), atol=0)
         else:
             np.testing.assert_array_equal(r, ref)
 
     return check
+
+
+_ULP_OPS = ("exp", "log", "tanh", "sigmoid", "softmax")
 
 
 def _run(run_bench, op, impl, size, dtype_name, variant):
@@ -168,7 +190,8 @@ def _run(run_bench, op, impl, size, dtype_name, variant):
 @pytest.mark.parametrize("variant", ["out", "new"])
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("op", ["relu", "relu_backward", "add", "add_bias", "negative", "abs"])
+@pytest.mark.parametrize("op", ["relu", "relu_backward", "add", "add_bias", "negative", "abs", "exp", "log", "tanh",
+                                "sigmoid"])
 def test_elementwise(run_bench, op, impl, size, dtype_name, variant):
     _run(run_bench, op, impl, size, dtype_name, variant)
 
@@ -185,3 +208,31 @@ def test_sum_to(run_bench, impl, size, dtype_name):
 def test_maximum_book(run_bench, impl, dtype_name, variant):
     """The book's broadcasting example: np.maximum of (64, 3, 32, 10) and (32, 10)."""
     _run(run_bench, "maximum_book", impl, 0, dtype_name, variant)
+
+
+def _softmax_case(shape, dtype):
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype) * 3
+
+    def five_pass():  # NumPy's max-shifted softmax: max, subtract, exp, sum, divide
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    fns = {"numpy": five_pass, "pk": lambda: pk.softmax(x)}
+    if torch is not None:
+        xt = _t(x)
+        fns["torch"] = lambda: torch.softmax(xt, dim=-1)
+    return x, five_pass(), fns
+
+
+@pytest.mark.parametrize("shape", [(128, 10), (4096, 1000), (1_000_000, 10)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("impl", ["numpy", "pykernels-1t", "pykernels-all", "torch"])
+def test_softmax(run_bench, impl, shape, dtype_name):
+    """Row softmax (last axis) against NumPy's five-pass expression and torch.softmax."""
+    dtype = DTYPES[dtype_name]
+    if impl == "torch" and torch is None:
+        pytest.skip("torch not installed")
+    x, ref, fns = _softmax_case(shape, dtype)
+    key = "pk" if impl.startswith("pykernels") else impl
+    run_bench(impl, fns[key], _checker("softmax", ref, dtype, fns), op="softmax", dtype=dtype_name, size=x.size,
+              variant="new", bytes=2 * x.nbytes)
