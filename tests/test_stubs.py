@@ -56,7 +56,11 @@ def test_stub_parameters_match_the_module():
     for name, params in stub.items():
         fn = getattr(_core, name)
         try:
-            actual = list(inspect.signature(fn).parameters)
+            actual = []
+            for p in inspect.signature(fn).parameters.values():
+                if p.kind is p.KEYWORD_ONLY and "*" not in actual:
+                    actual.append("*")  # as the stub lists a bare * (see _stub_functions)
+                actual.append(p.name)
         except (TypeError, ValueError):  # pybind11 functions: the signature is the docstring's first line
             actual = _doc_params(name, fn.__doc__)
         assert actual == params, name

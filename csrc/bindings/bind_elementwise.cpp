@@ -9,6 +9,7 @@
 
 #include "array_cast.hpp"
 #include "fastcall.hpp"
+#include "numpy_api.hpp"
 #include "pykernels/elementwise.hpp"
 
 namespace pk::py_bind {
@@ -27,9 +28,13 @@ void run_nogil(int64_t n, Kernel kernel) {
 }
 
 // out = op(inputs) for nin = 1 or 2 parsed operands, with NumPy's broadcasting, promotion and `out=`
-// rules; kernel(out_view, input_views) runs the op.
+// rules; kernel(out_view, input_views) runs the op. With fp_name (the NumPy ufunc's name), the FP
+// exception flags the kernel raised (in any thread: parallel.cpp merges them) are handled as the
+// ufunc does under np.errstate ("overflow encountered in multiply"); nullptr: the op's NumPy twin
+// reports none (maximum's compares raise "invalid" on NaN, NumPy ignores it).
 template <class Kernel>
-py::object ufunc_call(const char* fn, Operand* ops, int nin, py::handle out, Kernel kernel) {
+py::object ufunc_call(const char* fn, Operand* ops, int nin, py::handle out, Kernel kernel,
+                      const char* fp_name = nullptr) {
   const DType dt = result_dtype(ops, nin);
   const int64_t* shapes[2];
   int nds[2];
@@ -95,32 +100,37 @@ py::object ufunc_call(const char* fn, Operand* ops, int nin, py::handle out, Ker
     // then copy, so the result is what NumPy gives.
     py::array tmp = new_array(dt, shape, nd);
     View tv = direct_view(tmp);
+    clear_fp_flags();
     run_nogil(tv.size(), [&] { kernel(tv, in); });
+    if (fp_name) check_fp_errors(fp_name);
     py::module_::import("numpy").attr("copyto")(res, tmp);
     return std::move(res);
   }
+  clear_fp_flags();
   run_nogil(ov.size(), [&] { kernel(ov, in); });
+  if (fp_name) check_fp_errors(fp_name);
   if (!out.is_none()) return std::move(res);
   return maybe_scalar(res);
 }
 
 // out = op(x1, x2): a binary op of the registry.
 py::object binary_call(BinOp op, const char* fn, const py::handle& x1, const py::handle& x2, py::handle out,
-                       const char* n1, const char* n2) {
+                       const char* n1, const char* n2, const char* fp_name = nullptr) {
   Operand ops[2] = {parse_operand(x1, fn, n1), parse_operand(x2, fn, n2)};
   if (ops[0].weak && ops[1].weak && !ops[0].weak_float && !ops[1].weak_float)
     throw TypeError(std::string(fn) + ": both arguments are Python ints (NumPy would compute in int64); "
                     "pykernels computes in float32/float64 only, pass a float or an array");
-  return ufunc_call(fn, ops, 2, out, [op](const View& o, const View* in) { binary(op, o, in[0], in[1]); });
+  return ufunc_call(fn, ops, 2, out, [op](const View& o, const View* in) { binary(op, o, in[0], in[1]); }, fp_name);
 }
 
 // out = op(x): a unary op of the registry.
-py::object unary_call(UnOp op, const char* fn, const py::handle& x, py::handle out, const char* name) {
+py::object unary_call(UnOp op, const char* fn, const py::handle& x, py::handle out, const char* name,
+                      const char* fp_name = nullptr) {
   Operand ops[1] = {parse_operand(x, fn, name)};
   if (ops[0].weak && !ops[0].weak_float)
     throw TypeError(std::string(fn) + ": the argument is a Python int or bool (NumPy would keep its integer "
                     "type); pykernels computes in float32/float64 only, pass a float or an array");
-  return ufunc_call(fn, ops, 1, out, [op](const View& o, const View* in) { unary(op, o, in[0]); });
+  return ufunc_call(fn, ops, 1, out, [op](const View& o, const View* in) { unary(op, o, in[0]); }, fp_name);
 }
 
 int64_t as_index(const py::handle& h, const char* what) {
@@ -263,6 +273,16 @@ py::array sum_to_view(const View& x, const std::vector<int64_t>& to, const char*
   return sum_masked(x, mask, to);
 }
 
+// Whether the op reports FP exceptions under np.errstate as its NumPy twin does: the IEEE
+// operations whose flags are exactly NumPy's. Not the comparisons (maximum, relu_backward's x > 0
+// raise "invalid" on a NaN in SIMD compares; NumPy clears that), nor the sign-bit ops (no flags),
+// nor the vector-math ops (exp, log, tanh, sigmoid: their polynomial steps raise flags NumPy's
+// do not, e.g. underflow in sigmoid's exp of a large negative x) until their flags are made NumPy's.
+template <class Op>
+constexpr bool reports_fp_errors() {
+  return std::is_same_v<Op, ops::Add> || std::is_same_v<Op, ops::Subtract> || std::is_same_v<Op, ops::Multiply>;
+}
+
 // The docstring of a registered op: its summary, its NumPy twin, its example.
 template <class Op>
 std::string op_doc() {
@@ -279,6 +299,8 @@ std::string op_doc() {
 }  // namespace
 
 void bind_elementwise(py::module_& m) {
+  py::options options;  // docstrings open with a text signature (text_sig_doc), no pybind11 overload line
+  options.disable_function_signatures();
   // One Python function per op of the registry (ops.hpp), named and documented from its entry.
   for_each_op(BinaryOps{}, [&](auto op) {
     using Op = decltype(op);
@@ -287,7 +309,8 @@ void bind_elementwise(py::module_& m) {
     const std::string sig = std::string("(") + Op::args[0] + ", " + Op::args[1] + ", out=None)";
     def_fast(m, Op::name, {Op::args[0], Op::args[1], "out"}, 2, sig.c_str(), op_doc<Op>().c_str(),
              [id, fn](const py::handle* a) {
-               return binary_call(id, fn.c_str(), a[0], a[1], a[2], Op::args[0], Op::args[1]);
+               return binary_call(id, fn.c_str(), a[0], a[1], a[2], Op::args[0], Op::args[1],
+                                  reports_fp_errors<Op>() ? Op::name : nullptr);
              });
     if constexpr (Op::alias != nullptr) m.attr(Op::alias) = m.attr(Op::name);
   });
@@ -297,7 +320,9 @@ void bind_elementwise(py::module_& m) {
     const std::string fn = std::string("pykernels.") + Op::name;
     const std::string sig = std::string("(") + Op::args[0] + ", out=None)";
     def_fast(m, Op::name, {Op::args[0], "out"}, 1, sig.c_str(), op_doc<Op>().c_str(),
-             [id, fn](const py::handle* a) { return unary_call(id, fn.c_str(), a[0], a[1], Op::args[0]); });
+             [id, fn](const py::handle* a) {
+               return unary_call(id, fn.c_str(), a[0], a[1], Op::args[0], reports_fp_errors<Op>() ? Op::name : nullptr);
+             });
     if constexpr (Op::alias != nullptr) m.attr(Op::alias) = m.attr(Op::name);
   });
   py::tuple unames(UnaryOps::size);
@@ -314,9 +339,12 @@ void bind_elementwise(py::module_& m) {
              static const py::handle zero = py::float_(0.0).release();  // immortal: no destructor at exit
              return binary_call(binary_id<ops::Maximum>(), "pykernels.relu", a[0], zero, a[1], "x", "x2");
            });
-  m.def("sum", &sum_call, py::arg("x"), py::arg("axis") = py::none(), py::arg("keepdims") = py::bool_(false),
-        "sum(x, axis=None, keepdims=False)\n\nSum over the given axes (np.sum semantics, result dtype = x's dtype).\n"
-        "float32 accumulates in double, float64 sums pairwise; results do not depend on the thread count.\n");
+  // A METH_FASTCALL function (not pybind11's m.def) so that np.sum's other keywords (dtype=, out=,
+  // where=, initial=) get fastcall.hpp's message naming them.
+  def_fast(m, "sum", {"x", "axis", "keepdims"}, 1, "(x, axis=None, keepdims=False)",
+           "Sum over the given axes (np.sum semantics, result dtype = x's dtype).\n\n"
+           "float32 accumulates in double, float64 sums pairwise; results do not depend on the thread count.\n",
+           [](const py::handle* a) { return sum_call(a[0], a[1], a[2]); }, {{"keepdims", py::bool_(false)}});
   m.def(
       "sum_to",
       [](py::handle x, py::handle shape) {
@@ -324,9 +352,9 @@ void bind_elementwise(py::module_& m) {
         return sum_to_view(op.view, as_shape(shape, "shape"), "pykernels.sum_to");
       },
       py::arg("x"), py::arg("shape"),
-      "sum_to(x, shape)\n\nSums x down to `shape`, which must broadcast to x.shape: the backward of broadcasting "
+      text_sig_doc("sum_to", "(x, shape)", "Sums x down to `shape`, which must broadcast to x.shape: the backward of broadcasting "
       "(the Sum/Repeat node). Result has exactly `shape`.\n\n"
-      ">>> import numpy as np, pykernels as pk\n>>> pk.sum_to(np.ones((4, 3)), (3,))\narray([4., 4., 4.])\n");
+      ">>> import numpy as np, pykernels as pk\n>>> pk.sum_to(np.ones((4, 3)), (3,))\narray([4., 4., 4.])\n").c_str());
   m.def(
       "add_backward",
       [](py::handle dout, py::handle x_shape, py::handle y_shape) {
@@ -346,8 +374,9 @@ void bind_elementwise(py::module_& m) {
         return py::make_tuple(dx, dy);
       },
       py::arg("dout"), py::arg("x_shape"), py::arg("y_shape"),
-      "add_backward(dout, x_shape, y_shape) -> (dx, dy)\n\nGradients of z = x + y (broadcast): dout summed back to "
-      "each operand's shape. Always new arrays.\n");
+      text_sig_doc("add_backward", "(dout, x_shape, y_shape)",
+                   "Gradients (dx, dy) of z = x + y (broadcast): dout summed back to each operand's shape. Always "
+                   "new arrays.\n").c_str());
 }
 
 }  // namespace pk::py_bind

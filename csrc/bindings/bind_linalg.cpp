@@ -374,8 +374,10 @@ computed into a temporary first.
 3.0
 )pbdoc",
         [](const py::handle* a) { return matmul_call(a[0], a[1], a[2]); });
+  py::options options;  // the public functions' docstrings open with a text signature (no "arg0: object" line)
+  options.disable_function_signatures();
   m.def("dot_backward", &dot_backward_call, py::arg("dout"), py::arg("a"), py::arg("b"),
-        R"pbdoc(Gradients of ``out = dot(a, b)``: returns ``(da, db)`` with the shapes of ``a`` and ``b``.
+        "dot_backward(dout, a, b)\n--\n\n" R"pbdoc(Gradients of ``out = dot(a, b)``: returns ``(da, db)`` with the shapes of ``a`` and ``b``.
 
 For matrices ``da = dout . b^T`` and ``db = a^T . dout``; the vector and N-d forms follow from
 ``dot``'s index rule (sums over the axes that ``dot`` broadcast). ``dout`` must have the shape of
@@ -388,7 +390,7 @@ For matrices ``da = dout . b^T`` and ``db = a^T . dout``; the vector and N-d for
 True
 )pbdoc");
   m.def("matmul_backward", &matmul_backward_call, py::arg("dout"), py::arg("a"), py::arg("b"),
-        R"pbdoc(Gradients of ``out = matmul(a, b)``: returns ``(da, db)`` with the shapes of ``a`` and ``b``.
+        "matmul_backward(dout, a, b)\n--\n\n" R"pbdoc(Gradients of ``out = matmul(a, b)``: returns ``(da, db)`` with the shapes of ``a`` and ``b``.
 
 ``da = dout @ b^T``, ``db = a^T @ dout`` per stack element; where an operand's stack was broadcast,
 its gradient is summed over the broadcast axes (in a fixed order: deterministic).
@@ -399,6 +401,7 @@ its gradient is summed over the broadcast axes (in a fixed order: deterministic)
 >>> da.shape, db.shape, float(db[0, 0])
 ((4, 2, 3), (3, 5), 8.0)
 )pbdoc");
+  options.enable_function_signatures();
   def_fast(m, "dense", {"x", "W", "b", "activation", "out"}, 2, "(x, W, b=None, activation=None, out=None)",
         R"pbdoc(Fused dense layer: ``relu(x @ W + b)`` (or ``x @ W + b`` without activation) in one GEMM.
 

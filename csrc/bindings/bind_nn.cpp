@@ -324,9 +324,13 @@ void adagrad(const py::handle& param, const py::handle& grad, const py::handle& 
 }  // namespace
 
 void bind_nn(py::module_& m) {
+  // Docstrings open with the text signature ("name(...)\n--\n\n": help() and inspect.signature read
+  // it) instead of pybind11's "name(arg0: object, ...)" line.
+  py::options options;
+  options.disable_function_signatures();
   m.def("softmax_cross_entropy", &sce_forward, py::arg("logits"), py::arg("labels"), py::kw_only(),
         py::arg("probs") = py::none(), py::arg("dlogits") = py::none(), py::arg("dloss") = 1.0,
-        R"pbdoc(Mean softmax cross-entropy of ``logits`` (N, C) against ``labels``.
+        "softmax_cross_entropy(logits, labels, *, probs=None, dlogits=None, dloss=1.0)\n--\n\n" R"pbdoc(Mean softmax cross-entropy of ``logits`` (N, C) against ``labels``.
 
 ``labels`` is either sparse class indices (N,) of any integer dtype, each in [0, C), or dense
 one-hot / probability targets (N, C). Numerically stable (max-shifted, sums in double). When
@@ -341,14 +345,14 @@ Returns a Python float. Equals ``reference.softmax_cross_entropy``.
 )pbdoc");
   m.def("softmax_cross_entropy_backward", &sce_backward, py::arg("logits"), py::arg("labels"), py::kw_only(),
         py::arg("dloss") = 1.0, py::arg("dlogits") = py::none(),
-        R"pbdoc(Gradient of the mean softmax cross-entropy: ``dloss * (softmax(logits) - onehot) / N``.
+        "softmax_cross_entropy_backward(logits, labels, *, dloss=1.0, dlogits=None)\n--\n\n" R"pbdoc(Gradient of the mean softmax cross-entropy: ``dloss * (softmax(logits) - onehot) / N``.
 
 One pass per row; ``dlogits`` (optional preallocated (N, C) output, may be ``logits`` itself) is
 overwritten and returned.
 )pbdoc");
   m.def("sgd_update", &sgd, py::arg("param"), py::arg("grad"), py::kw_only(), py::arg("learning_rate"),
         py::arg("momentum") = 0.0, py::arg("velocity") = py::none(), py::arg("nesterov") = false,
-        R"pbdoc(Keras SGD step, in place on ``param`` (and ``velocity``), one fused pass.
+        "sgd_update(param, grad, *, learning_rate, momentum=0.0, velocity=None, nesterov=False)\n--\n\n" R"pbdoc(Keras SGD step, in place on ``param`` (and ``velocity``), one fused pass.
 
 momentum == 0: ``w -= lr*g``; else ``m = momentum*m - lr*g; w += m`` (nesterov:
 ``w += momentum*m - lr*g``). Source: keras/src/optimizers/sgd.py.
@@ -356,7 +360,8 @@ momentum == 0: ``w -= lr*g``; else ``m = momentum*m - lr*g; w += m`` (nesterov:
   m.def("rmsprop_update", &rmsprop, py::arg("param"), py::arg("grad"), py::arg("velocity"), py::kw_only(),
         py::arg("learning_rate") = 1e-3, py::arg("rho") = 0.9, py::arg("epsilon") = 1e-7, py::arg("momentum") = 0.0,
         py::arg("momentums") = py::none(),
-        R"pbdoc(Keras RMSprop step, in place on ``param`` and ``velocity``, one fused pass.
+        "rmsprop_update(param, grad, velocity, *, learning_rate=0.001, rho=0.9, epsilon=1e-07, momentum=0.0, "
+        "momentums=None)\n--\n\n" R"pbdoc(Keras RMSprop step, in place on ``param`` and ``velocity``, one fused pass.
 
 ``v = rho*v + (1-rho)*g**2; inc = lr*g / sqrt(v + eps)`` (epsilon INSIDE the square root, as
 Keras); ``w -= inc`` or, with momentum, ``mom = momentum*mom + inc; w -= mom``.
@@ -365,6 +370,7 @@ Source: keras/src/optimizers/rmsprop.py.
   m.def("adam_update", &adam, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::kw_only(),
         py::arg("alpha"), py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7,
         py::arg("vhat") = py::none(),
+        "adam_update(param, grad, m, v, *, alpha, beta_1=0.9, beta_2=0.999, epsilon=1e-07, vhat=None)\n--\n\n"
         R"pbdoc(Keras Adam step, in place on ``param``, ``m``, ``v`` (and ``vhat`` for AMSGrad).
 
 ``m += (g - m)*(1-beta_1); v += (g**2 - v)*(1-beta_2); w -= m*alpha / (sqrt(v) + eps)`` with
@@ -373,7 +379,7 @@ Source: keras/src/optimizers/adam.py.
 )pbdoc");
   m.def("adagrad_update", &adagrad, py::arg("param"), py::arg("grad"), py::arg("accumulator"), py::kw_only(),
         py::arg("learning_rate") = 1e-3, py::arg("epsilon") = 1e-7,
-        R"pbdoc(Keras Adagrad step, in place: ``acc += g**2; w -= lr*g / sqrt(acc + eps)``.
+        "adagrad_update(param, grad, accumulator, *, learning_rate=0.001, epsilon=1e-07)\n--\n\n" R"pbdoc(Keras Adagrad step, in place: ``acc += g**2; w -= lr*g / sqrt(acc + eps)``.
 
 Source: keras/src/optimizers/adagrad.py.
 )pbdoc");

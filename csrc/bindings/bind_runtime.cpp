@@ -13,6 +13,7 @@ namespace pk::py_bind {
 namespace py = pybind11;
 
 void bind_runtime(py::module_& m) {
+  py::options options;
   m.def(
       "_fma_peak_gflops",
       [](double seconds, int threads) {
@@ -22,16 +23,21 @@ void bind_runtime(py::module_& m) {
       },
       py::arg("seconds") = 0.2, py::arg("threads") = 0,
       "Measured peak float32 FMA throughput (GFLOP/s) of the active ISA on `threads` threads (0: all).");
+  options.disable_function_signatures();  // the public functions' docstrings open with their text signature
   m.def(
       "set_num_threads",
       [](int n) {
         if (n < 1) throw ValueError("set_num_threads: n must be >= 1, got " + std::to_string(n));
         set_num_threads(n);
       },
-      py::arg("n"), "Set the number of OpenMP threads the kernels use (default: OMP_NUM_THREADS or all cores).");
+      py::arg("n"),
+      "set_num_threads(n)\n--\n\nSet the number of threads the kernels use (default: OMP_NUM_THREADS or all "
+      "cores).");
   m.def("get_num_threads", &num_threads,
-        "Number of threads the kernels may use (1 in a child process created by fork()).");
-  m.def("openmp_enabled", &openmp_enabled, "True when the extension was compiled with OpenMP.");
+        "get_num_threads()\n--\n\nNumber of threads the kernels may use (1 in a child process created by fork()).");
+  m.def("openmp_enabled", &openmp_enabled,
+        "openmp_enabled()\n--\n\nTrue when the extension was compiled with OpenMP.");
+  options.enable_function_signatures();
   m.def("_in_forked_child", &in_forked_child);
   m.def("_max_hw_threads", &max_hw_threads);
   m.def("_isa_detected", [] { return isa_name(detected_isa()); });

@@ -8,6 +8,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -32,10 +33,52 @@ struct FastFunction {
   FastImpl impl;
   PyMethodDef def;
   std::string doc;  // "name(sig)\n--\n\n" + docstring, so inspect.signature() works
+  std::string signature;  // the parameter list without parentheses, for error messages
+  PyObject* target = nullptr;  // set: a pybind11 function the call is forwarded to (module_functions)
 };
 
-inline PyObject* fast_trampoline(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  auto* f = static_cast<FastFunction*>(PyCapsule_GetPointer(self, nullptr));
+// Every function's record, indexed by the trampoline instance that serves it. The builtin's
+// `__self__` is the module (as for a function of a C module), not a capsule holding the record: so
+// `__reduce__` returns the function's name and pickle stores a reference (`pykernels._core.dot`),
+// and help() shows a plain function. The record is found through the trampoline's template index.
+constexpr size_t kMaxFastFunctions = 96;  // def_fast refuses more (raise it when the registry grows)
+inline FastFunction* g_fast_functions[kMaxFastFunctions] = {};
+inline size_t g_fast_count = 0;
+
+// The keyword arguments of NumPy's functions that pykernels' kernels do not take: an unknown-keyword
+// error for one of them says that pykernels.numpy's function of the same name accepts it.
+inline bool is_numpy_keyword(PyObject* key) {
+  static const char* const kNames[] = {"dtype", "where", "casting", "order", "subok", "signature", "axes",
+                                       "axis", "keepdims", "initial", "out"};
+  for (const char* n : kNames)
+    if (PyUnicode_CompareWithASCIIString(key, n) == 0) return true;
+  return false;
+}
+
+inline PyObject* unexpected_keyword(const FastFunction* f, PyObject* key) {
+  if (is_numpy_keyword(key)) {
+    // Does NumPy have a function of this name (the kernel's twin)? Checked only on this error path.
+    bool twin = false;
+    if (PyObject* np = PyImport_ImportModule("numpy")) {
+      twin = PyObject_HasAttrString(np, f->name.c_str()) == 1;
+      Py_DECREF(np);
+    }
+    PyErr_Clear();
+    if (twin) {
+      PyErr_Format(PyExc_TypeError,
+                   "%s() got an unexpected keyword argument '%U': the pykernels kernel takes only (%s); "
+                   "pykernels.numpy.%s accepts %U= (with NumPy's meaning: it calls NumPy where the kernel "
+                   "does not apply)",
+                   f->name.c_str(), key, f->signature.c_str(), f->name.c_str(), key);
+      return nullptr;
+    }
+  }
+  PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", f->name.c_str(), key);
+  return nullptr;
+}
+
+inline PyObject* fast_call(const FastFunction* f, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (f->target) return PyObject_Vectorcall(f->target, args, size_t(nargs), kwnames);
   const size_t np = f->params.size();
   PyObject* slots[kMaxFastParams] = {nullptr};
   if (size_t(nargs) > np) {
@@ -51,10 +94,7 @@ inline PyObject* fast_trampoline(PyObject* self, PyObject* const* args, Py_ssize
       size_t j = 0;
       for (; j < np; ++j)
         if (PyUnicode_CompareWithASCIIString(key, f->params[j].c_str()) == 0) break;
-      if (j == np) {
-        PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", f->name.c_str(), key);
-        return nullptr;
-      }
+      if (j == np) return unexpected_keyword(f, key);
       if (slots[j]) {
         PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", f->name.c_str(),
                      f->params[j].c_str());
@@ -97,6 +137,73 @@ inline PyObject* fast_trampoline(PyObject* self, PyObject* const* args, Py_ssize
   return nullptr;
 }
 
+// One tiny entry point per function: it only picks its record.
+template <size_t I>
+PyObject* fast_trampoline(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return fast_call(g_fast_functions[I], args, nargs, kwnames);
+}
+
+using FastTrampoline = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
+
+template <size_t... I>
+constexpr std::array<FastTrampoline, sizeof...(I)> make_fast_trampolines(std::index_sequence<I...>) {
+  return {&fast_trampoline<I>...};
+}
+
+inline const std::array<FastTrampoline, kMaxFastFunctions>& fast_trampolines() {
+  static constexpr auto table = make_fast_trampolines(std::make_index_sequence<kMaxFastFunctions>{});
+  return table;
+}
+
+// The docstring of a pybind11 function (m.def under py::options::disable_function_signatures()):
+// "name(signature)\n--\n\n" + doc, so help() and __doc__ open with the signature and summary (not
+// pybind11's "name(arg0: object) -> object" lines) and inspect.signature() reads __text_signature__.
+// `signature` is in parentheses, e.g. "(x, shape)". pybind11 copies the string.
+inline std::string text_sig_doc(const char* name, const char* signature, const char* doc) {
+  return std::string(name) + signature + "\n--\n\n" + doc;
+}
+
+// Registers f (name, doc and impl or target set) as a builtin of module m whose __self__ is m.
+inline void add_fast_function(py::module_& m, FastFunction* f) {
+  if (g_fast_count >= kMaxFastFunctions)
+    throw std::logic_error("def_fast: more than kMaxFastFunctions functions: " + f->name);
+  const size_t index = g_fast_count++;
+  g_fast_functions[index] = f;
+  f->def = PyMethodDef{f->name.c_str(), reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_trampolines()[index])),
+                       METH_FASTCALL | METH_KEYWORDS, f->doc.c_str()};
+  py::str modname = m.attr("__name__");
+  // self = the module: pickles by reference (see g_fast_functions).
+  PyObject* fn = PyCFunction_NewEx(&f->def, m.ptr(), modname.ptr());
+  if (!fn) throw py::error_already_set();
+  m.add_object(f->name.c_str(), py::reinterpret_steal<py::object>(fn), /*overwrite=*/true);
+}
+
+// Makes every public pybind11 function of m a plain module function: a builtin whose __self__ is
+// the module and which forwards the call (vectorcall, ~30 ns) to the pybind11 function. A pybind11
+// function's __self__ is its function record, so help() calls it a "method of
+// pybind11_builtins.pybind11_detail_function_record_... instance". The docstring keeps the text
+// signature written with text_sig_doc. Called once, after every bind_*.
+inline void module_functions(py::module_& m) {
+  py::list names = m.attr("__dir__")();
+  for (py::handle h : names) {
+    const std::string name = py::str(h);
+    if (name.empty() || name[0] == '_') continue;
+    py::object fn = m.attr(h);
+    if (!PyCFunction_Check(fn.ptr())) continue;
+    PyObject* self = PyCFunction_GET_SELF(fn.ptr());
+    if (self == m.ptr() || self == nullptr || PyModule_Check(self)) continue;  // already a module function
+    if (fn.attr("__name__").cast<std::string>() != name) continue;  // an alias: rebound with its function
+    auto* f = new FastFunction();  // lives as long as the process
+    f->name = name;
+    f->required = 0;
+    py::object sig = fn.attr("__text_signature__"), doc = fn.attr("__doc__");
+    const std::string d = doc.is_none() ? std::string() : std::string(py::str(doc));
+    f->doc = sig.is_none() ? d : name + std::string(py::str(sig)) + "\n--\n\n" + d;
+    f->target = fn.release().ptr();
+    add_fast_function(m, f);
+  }
+}
+
 // Adds `name` to module m. `signature` is the text signature without the name, e.g. "(x1, x2, out=None)".
 // `defaults`: (parameter, value) for the optional parameters whose default is not None.
 inline void def_fast(py::module_& m, const char* name, std::vector<std::string> params, int required,
@@ -117,14 +224,9 @@ inline void def_fast(py::module_& m, const char* name, std::vector<std::string> 
   }
   f->impl = std::move(impl);
   f->doc = std::string(name) + signature + "\n--\n\n" + doc;
-  f->def = PyMethodDef{f->name.c_str(), reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&fast_trampoline)),
-                       METH_FASTCALL | METH_KEYWORDS, f->doc.c_str()};
-  py::object self = py::reinterpret_steal<py::object>(PyCapsule_New(f, nullptr, nullptr));
-  if (!self) throw py::error_already_set();
-  py::str modname = m.attr("__name__");
-  PyObject* fn = PyCFunction_NewEx(&f->def, self.ptr(), modname.ptr());
-  if (!fn) throw py::error_already_set();
-  m.add_object(name, py::reinterpret_steal<py::object>(fn), /*overwrite=*/true);
+  f->signature = signature;
+  if (f->signature.size() >= 2) f->signature = f->signature.substr(1, f->signature.size() - 2);
+  add_fast_function(m, f);
 }
 
 }  // namespace pk::py_bind

@@ -3,6 +3,8 @@
 
 #include <new>
 
+#include "fastcall.hpp"
+#include "numpy_api.hpp"
 #include "pykernels/common.hpp"
 
 namespace py = pybind11;
@@ -30,11 +32,13 @@ PYBIND11_MODULE(_core, m) {
       PyErr_SetString(PyExc_MemoryError, "pykernels: out of memory allocating a kernel's working buffers");
     }
   });
+  pk::py_bind::import_numpy_api();
   pk::py_bind::bind_runtime(m);
   pk::py_bind::bind_elementwise(m);
   pk::py_bind::bind_cuda(m);
   pk::py_bind::bind_linalg(m);
   pk::py_bind::bind_nn(m);
   pk::py_bind::bind_activations(m);
+  pk::py_bind::module_functions(m);  // the public pybind11 functions as plain module functions
   m.attr("__version__") = PK_VERSION_INFO;
 }

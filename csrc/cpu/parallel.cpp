@@ -7,6 +7,10 @@
 // claimed ones to finish (job.done), never for a worker that has not arrived. It then unpublishes the
 // job and waits until no worker is inside it (`inside`: a worker counts itself in before it reads the
 // job pointer; seq_cst on both sides, so a late worker either is counted or sees no job).
+// Floating-point exception flags are per thread: each worker clears its flags before it runs a
+// region's chunks, ORs what they raised into job.fpflags, and the caller raises that union in its
+// own thread after the region (feraiseexcept), so the caller's flags say what a serial run would
+// (NumPy's errstate checks the calling thread's flags after a loop).
 // One region at a time: a second caller (another Python thread) that finds the pool busy runs its
 // region on its own thread, which computes the same bits.
 #include "pykernels/parallel.hpp"
@@ -16,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cfenv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -83,6 +88,9 @@ int initial_threads() {
 
 using Clock = std::chrono::steady_clock;
 
+// The flags NumPy reports (inexact is not one of them).
+constexpr int kFpFlags = FE_DIVBYZERO | FE_OVERFLOW | FE_UNDERFLOW | FE_INVALID;
+
 struct Job {
   void (*fn)(void*, int64_t) = nullptr;
   void* ctx = nullptr;
@@ -92,6 +100,7 @@ struct Job {
   std::atomic<int64_t> done{0};
   std::atomic<int> joined{0};
   std::atomic<bool> failed{false};
+  std::atomic<int> fpflags{0};  // the FP exception flags the workers' chunks raised (kFpFlags)
   std::exception_ptr error;  // the first exception, set by whoever flips `failed`
 
   // Claims and runs chunks until none is left; returns how many it ran.
@@ -147,6 +156,7 @@ class Pool {
     note_wait(t1 - t0, Clock::now() - t1);
     job_.store(nullptr, std::memory_order_seq_cst);
     wait_until([&] { return inside_.load(std::memory_order_seq_cst) == 0; });
+    if (const int fp = job.fpflags.load(std::memory_order_relaxed)) std::feraiseexcept(fp);
     regions_.fetch_add(1, std::memory_order_relaxed);
     caller_chunks_.fetch_add(mine, std::memory_order_relaxed);
     worker_chunks_.fetch_add(nchunks - mine, std::memory_order_relaxed);
@@ -232,8 +242,11 @@ class Pool {
       Job* job = job_.load(std::memory_order_seq_cst);
       // Join only while chunks are left and the region wants more threads.
       if (job && job->next.load(std::memory_order_relaxed) < job->nchunks &&
-          job->joined.fetch_add(1, std::memory_order_relaxed) < job->max_workers)
+          job->joined.fetch_add(1, std::memory_order_relaxed) < job->max_workers) {
+        std::feclearexcept(kFpFlags);
         job->work();
+        if (const int fp = std::fetestexcept(kFpFlags)) job->fpflags.fetch_or(fp, std::memory_order_relaxed);
+      }
       inside_.fetch_sub(1, std::memory_order_seq_cst);
     }
   }
