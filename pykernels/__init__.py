@@ -55,6 +55,7 @@ from ._core import (  # noqa: E402
     tanh_backward,
 )
 from .activations import log_softmax, log_softmax_backward, softmax, softmax_backward  # noqa: E402
+from ._patch import numpy_is_patched, patch_numpy, patched_numpy, unpatch_numpy  # noqa: E402
 from ._runtime import show_config, threads  # noqa: E402
 from ._threadpoolctl import install as _install_threadpoolctl  # noqa: E402
 
@@ -118,8 +119,11 @@ __all__ = [
     "maximum",
     "multiply",
     "negative",
+    "numpy_is_patched",
     "openmp_enabled",
     "optimizers",
+    "patch_numpy",
+    "patched_numpy",
     "reference",
     "relu",
     "relu_backward",
@@ -140,5 +144,6 @@ __all__ = [
     "tanh_backward",
     "threads",
     "to_categorical",
+    "unpatch_numpy",
     "utils",
 ]

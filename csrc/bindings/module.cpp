@@ -16,6 +16,7 @@ void bind_cuda(py::module_& m);
 void bind_linalg(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_activations(py::module_& m);
+void bind_numpy_patch(py::module_& m);
 }  // namespace pk::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -39,6 +40,7 @@ PYBIND11_MODULE(_core, m) {
   pk::py_bind::bind_linalg(m);
   pk::py_bind::bind_nn(m);
   pk::py_bind::bind_activations(m);
+  pk::py_bind::bind_numpy_patch(m);
   pk::py_bind::module_functions(m);  // the public pybind11 functions as plain module functions
   m.attr("__version__") = PK_VERSION_INFO;
 }
