@@ -66,14 +66,13 @@ def test_concurrent_callers_get_numpys_results():
 
 
 def test_exception_in_a_chunk_reaches_the_caller_and_the_pool_recovers():
-    # K = 2**54 broadcast operands (no memory): the narrow path packs its K x 16 B per thread inside
-    # the region, and that exabyte allocation fails there.
+    # A region of 1e6 items whose item `bad` throws, on 2 threads: the caller gets the exception
+    # wherever the chunk ran, every other chunk still ran, and the pool takes the next region.
     pk.set_num_threads(2)
-    a = np.broadcast_to(np.float32(1), (64, 2**54))
-    b = np.broadcast_to(np.float32(1), (2**54, 2))
-    for _ in range(3):
-        with pytest.raises(MemoryError):
-            pk.dot(a, b)
+    for bad in (0, 499_999, 999_999):
+        with pytest.raises(ValueError, match=f"item {bad} failed"):
+            _core._parallel_raise(1_000_000, 1000, bad)
+    assert _core._parallel_raise(1_000_000, 1000, -1) == 1_000_000
     x = np.arange(2_000_000, dtype=np.float32)
     np.testing.assert_array_equal(pk.add(x, 1.0), x + 1.0)
 

@@ -7,6 +7,8 @@
 #include <new>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #include "pykernels/pool.hpp"
 
 namespace pk::py_bind {
@@ -114,13 +116,29 @@ void check_rank(const py::array& arr) {
 }
 }  // namespace
 
+// An aligned, native-byte-order copy of `arr` in dtype `dt` that keeps its broadcast dimensions:
+// only the distinct elements are copied and the result is broadcast back (a (2**31, 1) zero-stride
+// float32 operand beside a float64 one converts 1 element, not 2**31; NumPy itself would refuse to
+// allocate the materialised array).
+py::array converted_copy(const py::array& arr, DType dt) {
+  py::object np = py::module_::import("numpy");
+  bool broadcast = false;
+  for (py::ssize_t i = 0; i < arr.ndim(); ++i) broadcast = broadcast || (arr.shape(i) > 1 && arr.strides(i) == 0);
+  if (!broadcast)
+    return np.attr("array")(arr, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true, py::arg("order") = "C");
+  py::tuple idx(arr.ndim());
+  for (py::ssize_t i = 0; i < arr.ndim(); ++i)
+    idx[size_t(i)] = (arr.shape(i) > 1 && arr.strides(i) == 0) ? py::slice(0, 1, 1) : py::slice(py::none(), py::none(), py::none());
+  py::object base = np.attr("array")(arr[idx], py::arg("dtype") = dtype_name(dt), py::arg("copy") = true,
+                                     py::arg("order") = "C");
+  return np.attr("broadcast_to")(base, arr.attr("shape"));
+}
+
 View view_of(py::array& arr) {
   check_rank(arr);
   if (!kernel_addressable(arr)) {
-    // An aligned, native-byte-order C copy ('>f4' data read as native floats would be garbage).
-    const DType dt = arr.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
-    py::object np = py::module_::import("numpy");
-    arr = np.attr("array")(arr, py::arg("dtype") = dtype_name(dt), py::arg("copy") = true, py::arg("order") = "C");
+    // An aligned, native-byte-order copy ('>f4' data read as native floats would be garbage).
+    arr = converted_copy(arr, arr.dtype().num() == kNpyFloat ? DType::f32 : DType::f64);
   }
   return make_view(arr);
 }
@@ -142,8 +160,7 @@ void finalize(Operand& op, DType dt) {
     return;
   }
   const int want = npy_type_num(dt);
-  if (op.arr.dtype().num() != want)
-    op.arr = op.arr.attr("astype")(dt == DType::f32 ? "float32" : "float64");
+  if (op.arr.dtype().num() != want) op.arr = converted_copy(op.arr, dt);
   op.view = view_of(op.arr);
 }
 
@@ -179,6 +196,21 @@ namespace {
   throw py::error_already_set();
 }
 }  // namespace
+
+void refuse_unmaterialisable(const View& v) {
+  bool broadcast = false;
+  double n = double(dtype_size(v.dtype));
+  for (int i = 0; i < v.ndim; ++i) {
+    broadcast = broadcast || (v.shape[i] > 1 && v.strides[i] == 0);
+    n *= double(v.shape[i]);
+  }
+  if (!broadcast) return;
+  static const double phys = [] {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? double(pages) * double(page) : 0.0;
+  }();
+  if (phys > 0 && n > phys) raise_alloc_error(v.dtype, v.shape, v.ndim, n);
+}
 
 py::array new_array(DType dt, const int64_t* shape, int nd) {
   // Straight to PyArray_NewFromDescr: py::array_t's constructor builds stride vectors and a dtype

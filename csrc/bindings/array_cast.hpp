@@ -66,6 +66,11 @@ bool kernel_addressable(const py::array& arr);
 // caller has checked kernel_addressable (a std::logic_error otherwise, i.e. a bug of ours).
 View direct_view(const py::array& arr);
 
+// MemoryError in NumPy's words ("Unable to allocate 264. TiB for an array with shape ...") for a
+// broadcast operand (a zero stride) whose materialised size exceeds the machine's memory: a product
+// contracting over such an operand would run for days (NumPy's dot copies it first and fails so).
+void refuse_unmaterialisable(const View& v);
+
 py::array new_array(DType dt, const int64_t* shape, int ndim);
 // NumPy's type number of dt (NPY_FLOAT = 11, NPY_DOUBLE = 12).
 constexpr int npy_type_num(DType dt) { return dt == DType::f32 ? 11 : 12; }

@@ -111,6 +111,8 @@ void gemm_entry(const py::handle& c_h, const py::handle& a_h, const py::handle& 
   if (!bias.is_none()) {
     barr = float_array(bias, fn, "bias", &dt);
     check_shape(barr, {N}, fn, "bias");
+    // the device code reads the bias as N contiguous values
+    barr = py::module_::import("numpy").attr("ascontiguousarray")(barr);
     vbias = view_of(barr);
     pb = &vbias;
   }

@@ -44,6 +44,7 @@ DType parse_all(Operand* ops, const py::handle* objs, const char* const* names, 
       ops[i].weak = false;
     }
     finalize(ops[i], dt);
+    refuse_unmaterialisable(ops[i].view);
   }
   return dt;
 }

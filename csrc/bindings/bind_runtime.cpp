@@ -1,6 +1,9 @@
 // Thread control, instruction-set dispatch and build information.
 #include <pybind11/pybind11.h>
 
+#include <atomic>
+#include <string>
+
 #include "pykernels/common.hpp"
 #include "pykernels/dispatch.hpp"
 #include "pykernels/elementwise.hpp"
@@ -9,11 +12,28 @@
 #include "pykernels/parallel.hpp"
 #include "pykernels/pool.hpp"
 
+// A C-linkage symbol only this extension exports: threadpoolctl's controller for pykernels
+// (pykernels/_threadpoolctl.py) finds the library by it.
+extern "C" __attribute__((visibility("default"))) int pykernels_threadpool_marker(void) { return 1; }
+
 namespace pk::py_bind {
 namespace py = pybind11;
 
 void bind_runtime(py::module_& m) {
   py::options options;
+  // Test hook of the worker pool: a region of n items in chunks of `grain` whose item `bad` throws.
+  m.def(
+      "_parallel_raise",
+      [](int64_t n, int64_t grain, int64_t bad) {
+        py::gil_scoped_release nogil;
+        std::atomic<int64_t> seen{0};
+        parallel_for(n, grain, 1, [&](int64_t b, int64_t e) {
+          seen.fetch_add(e - b);
+          if (b <= bad && bad < e) throw ValueError("item " + std::to_string(bad) + " failed");
+        });
+        return seen.load();
+      },
+      py::arg("n"), py::arg("grain"), py::arg("bad"));
   m.def(
       "_fma_peak_gflops",
       [](double seconds, int threads) {
