@@ -60,10 +60,37 @@ def _mnist(args: argparse.Namespace) -> int:
             threadpool_limits(args.threads)
         except ImportError:
             pass
+    comm, rank, out = None, 0, sys.stdout
+    if args.distributed:
+        try:
+            from mpi4py import MPI
+        except ImportError:
+            print('pykernels mnist: --distributed needs mpi4py and an MPI: pip install "pykernels[mpi]", then run '
+                  "mpiexec -n K pykernels mnist --distributed", file=sys.stderr)
+            return 2
+        comm, rank = MPI.COMM_WORLD, MPI.COMM_WORLD.Get_rank()
+        if comm.Get_size() < 2:
+            print("pykernels mnist: --distributed needs K >= 2 ranks: mpiexec -n K pykernels mnist --distributed",
+                  file=sys.stderr)
+            return 2
+        if args.plot:
+            print("pykernels mnist: --plot is not available with --distributed", file=sys.stderr)
+            return 2
+        if rank != 0:  # one rank speaks
+            import io
+
+            out = io.StringIO()
     try:
-        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+        if rank == 0:
+            (x_train, y_train), (x_test, y_test) = mnist.load_data()  # downloads once, if needed
+        if comm is not None:
+            comm.Barrier()
+            if rank != 0:
+                (x_train, y_train), (x_test, y_test) = mnist.load_data()
     except mnist.MnistUnavailable as e:
         print(f"pykernels mnist: {e}", file=sys.stderr)
+        if comm is not None:
+            comm.Abort(1)
         return 1
     # The book's preprocessing: flatten to 784 and scale to [0, 1] (float32).
     # (in place, so no second float32 copy of the training set is ever alive: the same values)
@@ -75,18 +102,22 @@ def _mnist(args: argparse.Namespace) -> int:
     model = Sequential([Dense(512, activation="relu"), Dense(10, activation="softmax")],
                        backend=args.backend, seed=args.seed)
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    print(f"pykernels {args.backend} backend, {_core.get_num_threads()} thread(s), dense/GEMM: "
-          f"{'NumPy' if args.backend == 'numpy' else 'C++'}")
+    ranks = f", {comm.Get_size()} MPI ranks (data-parallel)" if comm is not None else ""
+    print(f"pykernels {args.backend} backend, {_core.get_num_threads()} thread(s){ranks}, dense/GEMM: "
+          f"{'NumPy' if args.backend == 'numpy' else 'C++'}", file=out)
     t0 = time.perf_counter()
-    hist = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=1,
-                     validation_data=(x_test, y_test) if args.plot else None)
+    if comm is not None:
+        hist = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=1, comm=comm)
+    else:
+        hist = model.fit(x_train, y_train, epochs=args.epochs, batch_size=args.batch_size, verbose=1,
+                         validation_data=(x_test, y_test) if args.plot else None)
     total = time.perf_counter() - t0
-    test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1024)
+    test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1024, comm=comm)
     times = hist.epoch_times
-    print(f"test_acc: {test_acc:.4f}  test_loss: {test_loss:.4f}")
+    print(f"test_acc: {test_acc:.4f}  test_loss: {test_loss:.4f}", file=out)
     if times:
         print(f"time per epoch: {float(np.median(times)):.3f} s (median of {len(times)}; "
-              f"epochs: {', '.join(f'{t:.3f}' for t in times)}); total fit {total:.2f} s")
+              f"epochs: {', '.join(f'{t:.3f}' for t in times)}); total fit {total:.2f} s", file=out)
     if args.plot:
         if not hist.epoch:
             print("pykernels mnist: nothing to plot (no epoch ran)", file=sys.stderr)
@@ -111,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=("native", "numpy"), default="native",
                    help="native = C++ kernels, numpy = the NumPy reference (default native)")
     p.add_argument("--seed", type=int, default=None, help="seed for initialisation and shuffling")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: run as mpiexec -n K pykernels mnist --distributed (needs the mpi extra)")
     p.add_argument("--plot", metavar="FILE.png", default=None,
                    help="draw loss and accuracy per epoch (training and test set) to this PNG (needs matplotlib)")
     args = parser.parse_args(argv)

@@ -402,7 +402,7 @@ class Sequential:
 
     # -- Keras API ------------------------------------------------------------------------------
     def fit(self, x, y, epochs: int = 1, batch_size: int | None = None, validation_data=None,
-            validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1) -> History:
+            validation_split: float = 0.0, shuffle: bool = True, verbose: int = 1, comm=None) -> History:
         """Train for ``epochs`` passes over (x, y); returns a :class:`History`. Keras's semantics:
         ``batch_size=None`` is 32; ``validation_split`` takes the last samples (before shuffling), from
         ``floor(n * (1 - validation_split))`` on, as Keras splits.
@@ -418,7 +418,20 @@ class Sequential:
         state are those after the previous step (as they were before the call, if it is the first
         step); the steps before it stay applied. The error's ``history`` attribute is the
         :class:`History` of the epochs completed before it. A finite loss with a gradient that
-        overflows is not detected until the next step's loss (the gradients are not scanned)."""
+        overflows is not detected until the next step's loss (the gradients are not scanned).
+
+        ``comm`` (an mpi4py communicator of K >= 2 ranks, e.g. ``MPI.COMM_WORLD`` under
+        ``mpiexec -n K``): data-parallel training (:mod:`pykernels.distributed`). Every rank passes the
+        same (x, y); rank 0's weights and random generator are copied to every rank, each global batch
+        of ``batch_size`` samples is split between the ranks, the gradients are summed with one
+        ``Allreduce`` per step and every rank applies the same update, so the weights equal a
+        one-process run within float rounding. Losses and metrics are over the global batches, only
+        rank 0 prints, and an argument error on any rank is raised on every rank before training; a
+        rank that fails during training aborts the MPI job instead of leaving the others waiting."""
+        if comm is not None:
+            return self._fit_distributed(x, y, comm, epochs=epochs, batch_size=batch_size,
+                                         validation_data=validation_data, validation_split=validation_split,
+                                         shuffle=shuffle, verbose=verbose)
         self._require_compiled("fit")
         batch_size = 32 if batch_size is None else batch_size
         if int(epochs) < 0 or int(batch_size) <= 0:
@@ -503,17 +516,28 @@ class Sequential:
         return hist
 
     def evaluate(self, x, y, batch_size: int | None = None, verbose: int = 0, return_dict: bool = False,
-                 _prepared: bool = False):
+                 _prepared: bool = False, comm=None):
         """``[loss, accuracy]`` (or the loss alone without metrics) over (x, y); with ``return_dict``
         ``{"loss": ..., "accuracy": ...}`` (the metric under the name compile was given); ``batch_size=None``
-        is 32."""
+        is 32. With ``comm`` (see :meth:`fit`) every rank passes the same (x, y), evaluates its part
+        of the samples, and every rank returns the figures over all of them."""
         self._require_compiled("evaluate")
         batch_size = 32 if batch_size is None else batch_size
+        dp = None
+        if comm is not None:
+            from .distributed import DataParallel
+
+            dp = DataParallel(comm)
+            dp.check_same("the shapes of x and y", (np.shape(x), np.shape(y)))
         if not _prepared:
             x = self._prepare_x(x, "evaluate")
             y = self._prepare_y(y, len(x), "evaluate")
         if len(x) == 0:
             raise ValueError("evaluate: no samples")
+        n_all = len(x)
+        if dp is not None:
+            part = dp.part(n_all)
+            x, y = x[part], y[part]
         bs = max(int(batch_size), 1)
         loss_sum, correct = 0.0, 0
         self._loss_ready = False
@@ -523,12 +547,111 @@ class Sequential:
             loss_sum += self._loss_layer.forward(z, yb) * len(xb)
             if self.metrics:
                 correct += self._correct(z, yb)
-        loss = loss_sum / len(x)
+        if dp is not None:
+            loss_sum, correct = dp.sum([loss_sum, correct])
+            correct = int(round(correct))
+            if dp.rank != 0:
+                verbose = 0
+        loss = loss_sum / n_all
         if verbose:
-            print(f"loss: {loss:.4f}" + (f" - {self.metrics[0]}: {correct / len(x):.4f}" if self.metrics else ""))
+            print(f"loss: {loss:.4f}" + (f" - {self.metrics[0]}: {correct / n_all:.4f}" if self.metrics else ""))
         if return_dict:
-            return {"loss": loss, **({self.metrics[0]: correct / len(x)} if self.metrics else {})}
-        return [loss, correct / len(x)] if self.metrics else loss
+            return {"loss": loss, **({self.metrics[0]: correct / n_all} if self.metrics else {})}
+        return [loss, correct / n_all] if self.metrics else loss
+
+    def _fit_distributed(self, x, y, comm, *, epochs, batch_size, validation_data, validation_split, shuffle,
+                         verbose) -> History:
+        """fit(..., comm=comm): see :meth:`fit` and :mod:`pykernels.distributed`."""
+        from .distributed import DataParallel
+
+        dp = DataParallel(comm)
+        # The first collective needs nothing that can fail: ranks with data of other shapes all stop here.
+        dp.check_same("the shapes of x and y", (np.shape(x), np.shape(y)))
+        # Argument checks run on every rank; if any rank's fail, every rank raises (none is left waiting).
+        err = None
+        try:
+            self._require_compiled("fit")
+            batch_size = 32 if batch_size is None else batch_size
+            if int(epochs) < 0 or int(batch_size) <= 0:
+                raise ValueError(f"fit: epochs must be >= 0 and batch_size > 0, got {epochs} and {batch_size}")
+            if validation_split or validation_data is not None:
+                raise NotImplementedError("fit(comm=...): validation_data / validation_split are not supported; "
+                                          "call evaluate(x_val, y_val, comm=comm) after fit")
+            x = self._prepare_x(x, "fit", build=False)
+            y = self._prepare_y(y, len(x), "fit", input_dim=x.shape[1])
+            if len(x) == 0:
+                raise ValueError("fit: no training samples")
+        except Exception as e:  # noqa: BLE001 - re-raised below, on every rank
+            err = e
+        failed = comm.allgather(None if err is None else f"{type(err).__name__}: {err}")
+        if err is not None:
+            raise err
+        bad = [(r, m) for r, m in enumerate(failed) if m is not None]
+        if bad:
+            raise ValueError("fit(comm=...): the arguments failed their checks on "
+                             + "; ".join(f"rank {r} ({m})" for r, m in bad))
+        if not self.built:
+            self.build(x.shape[1])
+        dp.check_same("the model's parameter shapes and dtypes",
+                      [(p.shape, str(p.dtype)) for p in self.params] + [int(batch_size), int(epochs), bool(shuffle)])
+        dp.broadcast_arrays(self.params)  # rank 0's initial weights everywhere
+        self.rng.bit_generator.state = dp.bcast(self.rng.bit_generator.state)  # the same shuffles
+        if dp.rank != 0:
+            verbose = 0
+        n, bs = len(x), int(batch_size)
+        steps = (n + bs - 1) // bs
+        hist = History()
+        hist.params = {"epochs": int(epochs), "steps": steps, "batch_size": bs, "verbose": verbose,
+                       "ranks": dp.size}
+        grads = self.grads
+        with dp.abort_on_error():
+            for epoch in range(int(epochs)):
+                if verbose:
+                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+                bar = Progbar(steps, verbose=verbose)
+                t0 = time.perf_counter()
+                order = self.rng.permutation(n) if shuffle else None
+                loss_sum = 0.0
+                correct = 0
+                for s in range(steps):
+                    a, b = s * bs, min(n, (s + 1) * bs)
+                    part = dp.part(b - a)  # this rank's samples of the global batch
+                    idx = np.arange(a, b)[part] if order is None else order[a:b][part]
+                    nl = len(idx)
+                    loss_l, c = 0.0, 0
+                    if nl:
+                        xb, yb = np.take(x, idx, axis=0), np.take(y, idx, axis=0)
+                        z = self._forward(xb)
+                        loss_l = self._loss_layer.forward(z, yb)
+                        c = self._correct(z, yb) if self.metrics else 0
+                    total = dp.sum([loss_l * nl, c])
+                    loss = float(total[0]) / (b - a)
+                    if not math.isfinite(loss):  # the same on every rank: all raise, none waits
+                        e = FloatingPointError(
+                            f"fit: the loss became {loss} at epoch {epoch + 1}, step {s + 1} (that step was not "
+                            f"applied); lower the learning rate or check the data")
+                        e.history = hist
+                        e.pk_collective = True
+                        raise e
+                    if nl:
+                        self._backward(1.0)
+                    else:
+                        for g in grads:
+                            g[...] = 0
+                    dp.allreduce_grads(grads, nl / (b - a))
+                    self.optimizer.update(self.params, grads)
+                    loss_sum += loss * (b - a)
+                    correct += int(round(total[1]))
+                    logs = {"loss": loss_sum / b}
+                    if self.metrics:
+                        logs[self.metrics[0]] = correct / b
+                    if verbose:
+                        bar.update(s + 1, logs, finalize=False)
+                seconds = time.perf_counter() - t0
+                if verbose:
+                    bar.update(steps, logs, finalize=True)
+                hist._append(epoch, logs, seconds)
+        return hist
 
     def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
         """The model output (after the last activation) for every sample, as a new (N, units) array;
