@@ -116,6 +116,16 @@ class DataParallel:
         self.comm.Allreduce(a, out, op=self.MPI.SUM)
         return out
 
+    def allgather_rows(self, a: np.ndarray) -> None:
+        """Fills every rank's ``a`` (C-contiguous, rows split as :meth:`part` splits them) with the
+        rows every rank computed for its part, in place."""
+        n, row = len(a), int(np.prod(a.shape[1:], dtype=np.int64))
+        counts = [(n * (r + 1) // self.size - n * r // self.size) * row for r in range(self.size)]
+        displs = [n * r // self.size * row for r in range(self.size)]
+        flat = a.reshape(-1)
+        mine = flat[displs[self.rank]:displs[self.rank] + counts[self.rank]].copy()
+        self.comm.Allgatherv(mine, [flat, counts, displs, self.MPI._typedict[a.dtype.char]])
+
     # ---- failure --------------------------------------------------------------------------------
 
     @contextmanager

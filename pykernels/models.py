@@ -653,15 +653,26 @@ class Sequential:
                 hist._append(epoch, logs, seconds)
         return hist
 
-    def predict(self, x, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+    def predict(self, x, batch_size: int | None = None, verbose: int = 0, comm=None) -> np.ndarray:
         """The model output (after the last activation) for every sample, as a new (N, units) array;
-        ``batch_size=None`` is 32."""
+        ``batch_size=None`` is 32. With ``comm`` (see :meth:`fit`) every rank passes the same x,
+        predicts its part of the samples, and every rank returns the whole (N, units) array."""
         batch_size = 32 if batch_size is None else batch_size
+        dp = None
+        if comm is not None:
+            from .distributed import DataParallel
+
+            dp = DataParallel(comm)
+            dp.check_same("the shape of x", np.shape(x))
         x = self._prepare_x(x, "predict")
         out = np.empty((len(x), self.output_dim), dtype=self.dtype)
+        part = dp.part(len(x)) if dp is not None else slice(0, len(x))
         bs = max(int(batch_size), 1)
-        for a in range(0, len(x), bs):
-            out[a:a + bs] = self._predict_batch(x[a:a + bs])
+        for a in range(part.start, part.stop, bs):
+            b = min(a + bs, part.stop)
+            out[a:b] = self._predict_batch(x[a:b])
+        if dp is not None:
+            dp.allgather_rows(out)
         return out
 
     def __call__(self, x) -> np.ndarray:

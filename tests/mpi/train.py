@@ -47,9 +47,10 @@ def main() -> int:
         model._forward = boom  # type: ignore[method-assign]
     hist = model.fit(x, y, epochs=a.epochs, batch_size=a.batch, verbose=0, comm=comm)
     ev = model.evaluate(x, y, verbose=0, comm=comm)
+    pred = model.predict(x, batch_size=37, comm=comm)
     if rank == 0:
         np.savez(a.out, *model.get_weights(), loss=np.array(hist.history["loss"]),
-                 acc=np.array(hist.history["accuracy"]), eval=np.array(ev))
+                 acc=np.array(hist.history["accuracy"]), eval=np.array(ev), pred=pred)
     return 0
 
 
