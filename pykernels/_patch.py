@@ -1,5 +1,5 @@
 """``patch_numpy()``: NumPy's own float32/float64 loops of ``np.add``, ``np.subtract``,
-``np.multiply``, ``np.maximum`` and the ``np.matmul`` gufunc replaced with pykernels's, so ``a + b``,
+``np.multiply``, ``np.maximum``, ``np.minimum`` and the ``np.matmul`` gufunc replaced with pykernels's, so ``a + b``,
 ``x @ W`` and ``np.maximum(x, 0)`` in unchanged code run on the kernels.
 
 The replacement goes through NumPy's public C API (``PyUFunc_ReplaceLoopBySignature``) and is
@@ -34,7 +34,7 @@ __all__ = ["numpy_is_patched", "patch_numpy", "patched_numpy", "unpatch_numpy"]
 
 
 def patch_numpy() -> None:
-    """Replace NumPy's float32/float64 loops of add, subtract, multiply, maximum and matmul with
+    """Replace NumPy's float32/float64 loops of add, subtract, multiply, maximum, minimum and matmul with
     pykernels's (reference-counted: call :func:`unpatch_numpy` once per call). Thread-safe."""
     _core._patch_numpy()
 

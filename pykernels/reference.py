@@ -14,7 +14,7 @@ The element-wise kernels are listed once, in :data:`OPS`: one :class:`OpInfo` ro
 the NumPy expression it must reproduce bit for bit (broadcasting, NEP 50 dtype promotion, ``out=``)::
 
     >>> [op.name for op in ref.OPS]
-    ['add', 'subtract', 'multiply', 'maximum', 'relu', 'relu_backward', 'negative', 'absolute', 'sigmoid_backward', 'tanh_backward']
+    ['add', 'subtract', 'multiply', 'maximum', 'relu', 'relu_backward', 'negative', 'absolute', 'sigmoid_backward', 'tanh_backward', 'minimum']
     >>> op = ref.OPS[4]
     >>> op.reference(np.float32([-1.5, 2.0]))
     array([0., 2.], dtype=float32)
@@ -53,6 +53,7 @@ __all__ = [
     "dense_backward",
     "matmul",
     "maximum",
+    "minimum",
     "multiply",
     "negative",
     "relu",
@@ -74,6 +75,7 @@ add = np.add
 subtract = np.subtract
 multiply = np.multiply
 maximum = np.maximum
+minimum = np.minimum
 negative = np.negative  # flips the sign bit, NaN included
 absolute = np.absolute  # clears the sign bit, NaN included
 
@@ -125,6 +127,7 @@ OPS = [
     OpInfo("absolute", _core.absolute, absolute, 1),
     OpInfo("sigmoid_backward", _core.sigmoid_backward, lambda dy, y: sigmoid_backward(dy, y), 2),
     OpInfo("tanh_backward", _core.tanh_backward, lambda dy, y: tanh_backward(dy, y), 2),
+    OpInfo("minimum", _core.minimum, minimum, 2),
 ]
 #: The rows of :data:`OPS` with two array arguments.
 BINARY_OPS = [op for op in OPS if op.nargs == 2]

@@ -1,4 +1,4 @@
-"""pykernels.patch_numpy(): NumPy's float32/float64 loops of add, subtract, multiply, maximum and
+"""pykernels.patch_numpy(): NumPy's float32/float64 loops of add, subtract, multiply, maximum, minimum and
 matmul replaced by the kernels. Under the patch NumPy's results are unchanged (bit for bit for the
 element-wise ops; matmul within the GEMM tolerance), reductions keep NumPy's order, errstate holds,
 and patch/unpatch is reference-counted and thread-safe. NumPy's own test modules run under the patch
@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 import pykernels as pk
 from pykernels import _core
 
-UFUNCS = [np.add, np.subtract, np.multiply, np.maximum]
+UFUNCS = [np.add, np.subtract, np.multiply, np.maximum, np.minimum]
 BIG = 1 << 19  # above the element-wise grain: the kernels take the call
 
 

@@ -1,5 +1,5 @@
 // pykernels.patch_numpy(): NumPy's own float32/float64 inner loops of np.add, np.subtract,
-// np.multiply, np.maximum (and np.minimum when the registry has it) and the np.matmul gufunc
+// np.multiply, np.maximum, np.minimum and the np.matmul gufunc
 // replaced with pykernels's, through NumPy's public C API PyUFunc_ReplaceLoopBySignature (the
 // mechanism of Intel's mkl_umath). Then `a + b`, `x @ W`, np.maximum(x, 0) in unchanged code run on
 // the kernels.
@@ -216,7 +216,7 @@ void init_tables() {
   auto add = [&](const char* name, BinOp op, PyUFuncGenericFunction f32, PyUFuncGenericFunction f64) {
     g_ufuncs[i] = py::object(np.attr(name)).release().ptr();
     g_ops[i] = op;
-    g_clears_fp[i] = op == binary_id<ops::Maximum>();
+    g_clears_fp[i] = op == binary_id<ops::Maximum>() || op == binary_id<ops::Minimum>();
     g_mine[i][0] = f32;
     g_mine[i][1] = f64;
     ++i;
@@ -225,6 +225,7 @@ void init_tables() {
   add("subtract", binary_id<ops::Subtract>(), &binary_loop<1, float>, &binary_loop<1, double>);
   add("multiply", binary_id<ops::Multiply>(), &binary_loop<2, float>, &binary_loop<2, double>);
   add("maximum", binary_id<ops::Maximum>(), &binary_loop<3, float>, &binary_loop<3, double>);
+  add("minimum", binary_id<ops::Minimum>(), &binary_loop<4, float>, &binary_loop<4, double>);
   g_npatched = i;
   g_matmul = py::object(np.attr("matmul")).release().ptr();
   done = true;

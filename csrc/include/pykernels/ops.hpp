@@ -104,6 +104,19 @@ struct Maximum : BinaryOp {
   template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return (a > b || a != a) ? a : b; }
 };
 
+// NumPy's minimum, the mirror of maximum: NaN in a or b propagates (a's NaN when both are NaN), and
+// for equal values (-0.0 and 0.0) the result is b, as NumPy's SIMD loops do.
+struct Minimum : BinaryOp {
+  static constexpr const char* name = "minimum";
+  static constexpr const char* numpy = "np.minimum";
+  static constexpr const char* summary = "Element-wise minimum; NaNs propagate.";
+  static constexpr const char* example =
+      ">>> import numpy as np, pykernels as pk\n"
+      ">>> pk.minimum(np.float32([1.0, np.nan, -3.0]), 0.0)\n"
+      "array([ 0., nan, -3.], dtype=float32)\n";
+  template <class T> PK_HD PK_OP_INLINE static T f(T a, T b) { return (a < b || a != a) ? a : b; }
+};
+
 // The relu mask applied to a gradient: a (the upstream gradient) where b (the forward input or
 // output) > 0, else +0 (relu'(0) = 0; a NaN b gives 0).
 struct WherePositive : BinaryOp {
@@ -298,7 +311,7 @@ struct Sigmoid : UnaryOp {
 
 // The registered ops, in the order of their run-time ids.
 using BinaryOps = OpList<ops::Add, ops::Subtract, ops::Multiply, ops::Maximum, ops::WherePositive,
-                         ops::SigmoidBackward, ops::TanhBackward>;
+                         ops::SigmoidBackward, ops::TanhBackward, ops::Minimum>;
 using UnaryOps = OpList<ops::Negative, ops::Absolute, ops::Exp, ops::Log, ops::Tanh, ops::Sigmoid>;
 
 // Run-time id of an op: its index in BinaryOps / UnaryOps.
