@@ -26,6 +26,9 @@ from hypothesis import HealthCheck, settings
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if not any(glob.glob(os.path.join(_ROOT, "pykernels", pat)) for pat in ("_core*.so", "_core*.pyd")):
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
+    # The same for the Python subprocesses the tests start (`python -c ...` puts its cwd first on
+    # sys.path): Python >= 3.11 leaves the cwd and the script's folder out with PYTHONSAFEPATH.
+    os.environ.setdefault("PYTHONSAFEPATH", "1")
 
 import pykernels as pk
 from pykernels import _core
