@@ -565,6 +565,10 @@ def results_markdown(res: dict, data: dict, results_path: str) -> str:
     t = train_table(data.get("train"))
     if t:
         out += ["### One training step of the MNIST model (bench/test_bench_train_step.py)", "", t.rstrip("\n"), ""]
+    scaling = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scaling.md")
+    if os.path.exists(scaling):  # measured by hand with the commands it gives (Dask, MPI), and projected
+        with open(scaling) as f:
+            out += [f.read().rstrip("\n"), ""]
     out += ["The end-to-end MNIST training time (s/epoch) is measured by `python bench/train_mnist.py --epochs 5 "
             "--seeds 0 1 2 --threads 2 1`, which appends its table below.", ""]
     return "\n".join(out)

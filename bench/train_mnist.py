@@ -191,8 +191,8 @@ def main(argv=None) -> int:
         f"Command: `python bench/train_mnist.py --epochs {args.epochs} --threads "
         f"{' '.join(map(str, args.threads))} --seeds {' '.join(map(str, args.seeds))} --impl {' '.join(args.impl)}`",
         f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
-        f"NumPy {np.__version__}; date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-        "Other jobs may have been running on the machine: timings are noisy.",
+        f"NumPy {np.__version__}; run on {time.strftime('%Y-%m-%d', time.gmtime())}, load average before "
+        f"{os.getloadavg()[0]:.2f} (1 min).",
     ]
     for threads in args.threads:
         table, per_run = _run_table(args, impls, threads)
