@@ -96,6 +96,7 @@ struct Job {
   void* ctx = nullptr;
   int64_t nchunks = 0;
   int max_workers = 0;  // workers allowed in (the region's thread count - 1)
+  int caller_cpu = -1;  // the CPU the caller runs on (sched_getcpu), for a worker that wakes beside it
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
   std::atomic<int> joined{0};
@@ -143,6 +144,7 @@ class Pool {
     job.ctx = ctx;
     job.nchunks = nchunks;
     job.max_workers = nthreads - 1;
+    job.caller_cpu = sched_getcpu();
     job_.store(&job, std::memory_order_seq_cst);
     epoch_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst) > 0) {
@@ -216,14 +218,28 @@ class Pool {
 
   void ensure_workers(int n) {
     while (int(workers_.size()) < n) {
-      workers_.emplace_back([this] { loop(); });
+      // the epoch as of now: a region published before the thread first runs is still its to join
+      workers_.emplace_back([this, e = epoch_.load(std::memory_order_acquire)] { loop(e); });
       workers_.back().detach();
     }
   }
 
-  void loop() {
-    uint64_t seen = epoch_.load(std::memory_order_acquire);
+  // A worker woken from its sleep is often placed on the waker's CPU (the scheduler's wake-affine
+  // choice), where it only time-shares with the caller: an FMA-bound region then runs at one core's
+  // speed. Such a worker moves itself to the other CPUs it may use before it takes a chunk.
+  static void leave_cpu(int cpu) {
+    cpu_set_t set;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) return;
+    if (!CPU_ISSET(cpu, &set) || CPU_COUNT(&set) < 2) return;
+    cpu_set_t others = set;
+    CPU_CLR(cpu, &others);
+    if (pthread_setaffinity_np(pthread_self(), sizeof others, &others) == 0)
+      pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // moved: free to go anywhere again
+  }
+
+  void loop(uint64_t seen) {
     while (true) {
+      bool slept = false;
       // Wait for the next region: spin (back-to-back regions find the worker awake), then sleep.
       const auto spin_end = Clock::now() + std::chrono::microseconds(spin_us());
       int polls = 0;
@@ -234,6 +250,7 @@ class Pool {
           sleeping_.fetch_add(1, std::memory_order_seq_cst);
           sleep_cv_.wait(lk, [&] { return epoch_.load(std::memory_order_seq_cst) != seen; });
           sleeping_.fetch_sub(1, std::memory_order_seq_cst);
+          slept = true;
           break;
         }
       }
@@ -243,6 +260,7 @@ class Pool {
       // Join only while chunks are left and the region wants more threads.
       if (job && job->next.load(std::memory_order_relaxed) < job->nchunks &&
           job->joined.fetch_add(1, std::memory_order_relaxed) < job->max_workers) {
+        if (slept && sched_getcpu() == job->caller_cpu) leave_cpu(job->caller_cpu);
         std::feclearexcept(kFpFlags);
         job->work();
         if (const int fp = std::fetestexcept(kFpFlags)) job->fpflags.fetch_or(fp, std::memory_order_relaxed);
