@@ -238,8 +238,10 @@ class Pool {
   }
 
   void loop(uint64_t seen) {
+    bool fresh = true;  // a new thread starts on its creator's CPU, like a woken one
     while (true) {
-      bool slept = false;
+      bool slept = fresh;
+      fresh = false;
       // Wait for the next region: spin (back-to-back regions find the worker awake), then sleep.
       const auto spin_end = Clock::now() + std::chrono::microseconds(spin_us());
       int polls = 0;
