@@ -48,13 +48,13 @@ void unary(const View& out, const View& x) {
 }
 
 // Below this many float32 elements (half as many float64) an element-wise kernel runs on one thread;
-// from it on, on 2 threads (each >= half of it): the OpenMP fork/join costs
-// more than the loop (measured with bench/grain.py, see bench/RESULTS.md). Where 2 threads start to
-// win depends on how fast one core runs the loop from L2: the Zen 5 VM's core runs relu on 65536
-// in-cache floats about 2.5x faster than the Xeon VM's, so the fork/join weighs more there.
-constexpr int64_t kElementwiseGrain = 98304;  // Zen 5 VM: 2 threads 0.78x at 65536, 1.19x at 98304
-constexpr int64_t kElementwiseGrainOther = 32768;  // Xeon VM (2026-12-02): 0.90x at 16384, 1.01x at
-                                                    // 24576, 1.26x at 32768, 1.46x at 65536
+// from it on, on 2 threads (each >= half of it): below it, handing work to a second thread costs
+// more than the loop (measured with bench/grain.py). Where 2 threads start to win depends on how
+// fast one core runs the loop from L2: an AMD Zen 5 core runs relu on 65536 in-cache floats about
+// 2.5x faster than the Intel Xeon core measured, so the hand-off weighs more there.
+constexpr int64_t kElementwiseGrain = 98304;  // Zen 5: 2 threads 0.78x at 65536, 1.19x at 98304
+constexpr int64_t kElementwiseGrainOther = 32768;  // Xeon: 0.90x at 16384, 1.01x at 24576, 1.26x
+                                                    // at 32768, 1.46x at 65536
 int64_t elementwise_grain();  // by CPU vendor (AMD: kElementwiseGrain), or PYKERNELS_ELEMENTWISE_GRAIN
 // Outputs of at least this many bytes use non-temporal stores (override: PYKERNELS_STREAM_MIN_BYTES).
 constexpr int64_t kStreamMinBytes = int64_t(16) << 20;
