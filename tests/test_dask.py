@@ -438,6 +438,21 @@ def test_local_cluster_two_processes_on_loopback():
         if not hasattr(pk, "patch_numpy"):
             with pytest.raises(NotImplementedError, match="patch_numpy"):
                 client.register_plugin(pkd.PykernelsPlugin(patch_numpy=True))
+            return
+        # patch_numpy=True: Dask's own array code (da.matmul, x + y) runs on the kernels in the workers
+        assert set(client.run(pk.numpy_is_patched).values()) == {False}
+        client.register_plugin(pkd.PykernelsPlugin(patch_numpy=True), name="pykernels-patched")
+        assert set(client.run(pk.numpy_is_patched).values()) == {True}
+        big = rng.standard_normal((512, 300)).astype(np.float32)
+        xb = da.from_array(big, chunks=(128, 300))
+        got_mm, got_add = client.compute([da.matmul(xb, da.from_array(big.T.copy(), chunks=(300, 512))),
+                                          xb + xb], sync=True)
+        np.testing.assert_array_equal(got_add, big + big)
+        np.testing.assert_allclose(got_mm, big @ big.T, rtol=2e-5, atol=2e-4)
+        stats = client.run(lambda: pk._core._numpy_patch_stats())
+        assert all(s["taken"] > 0 for s in stats.values()), stats
+        client.unregister_worker_plugin("pykernels-patched")
+        assert set(client.run(pk.numpy_is_patched).values()) == {False}
 
 
 def test_module_docstring_example():
