@@ -14,7 +14,7 @@ void bind_runtime(py::module_& m);
 void bind_elementwise(py::module_& m);
 void bind_cuda(py::module_& m);
 void bind_linalg(py::module_& m);
-void bind_nn(py::module_& m);
+void bind_training(py::module_& m);
 void bind_activations(py::module_& m);
 void bind_numpy_patch(py::module_& m);
 }  // namespace pk::py_bind
@@ -38,7 +38,7 @@ PYBIND11_MODULE(_core, m) {
   pk::py_bind::bind_elementwise(m);
   pk::py_bind::bind_cuda(m);
   pk::py_bind::bind_linalg(m);
-  pk::py_bind::bind_nn(m);
+  pk::py_bind::bind_training(m);
   pk::py_bind::bind_activations(m);
   pk::py_bind::bind_numpy_patch(m);
   pk::py_bind::module_functions(m);  // the public pybind11 functions as plain module functions

@@ -61,6 +61,7 @@ def test_generation_is_deterministic_and_reproducers_are_literals():
 
 def test_driver_reports_crashes_and_hangs_with_runnable_reproducers(tmp_path):
     env = dict(os.environ, PYKERNELS_FUZZ_SELFTEST="crash:3,hang:5")
+    env.pop("PYTHONSAFEPATH", None)  # `-m tests.fuzz` needs the repository root on sys.path
     p = subprocess.run([sys.executable, "-m", "tests.fuzz", "--calls", "8", "--seed", "1", "--isa", "generic",
                         "--timeout", "3", "--crash-dir", str(tmp_path), "--quiet"],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -1,5 +1,5 @@
-// Run-time choice of instruction set. Kernel files are compiled once per ISA (kernels_generic.cpp,
-// kernels_avx2.cpp, kernels_avx512.cpp, each with its own -m flags); each fills a KernelTable, and
+// Run-time choice of instruction set. Kernel files are compiled once per ISA (elementwise_loops_generic.cpp,
+// elementwise_loops_avx2.cpp, elementwise_loops_avx512.cpp, each with its own -m flags); each fills a KernelTable, and
 // kernels() returns the table of the best ISA this CPU supports (or the one forced by
 // PYKERNELS_ISA=generic|avx2|avx512 / set_isa(), never above what the CPU has).
 #pragma once

@@ -5,7 +5,7 @@
 //   numpy     the NumPy function it matches
 //   args      the Python parameter names, summary and example the docstring is built from
 // and one of the type lists BinaryOps / UnaryOps below registers it. From the lists, templates (no
-// macros) generate the per-ISA loops of the KernelTable (csrc/cpu/kernels_impl.inc), the CUDA
+// macros) generate the per-ISA loops of the KernelTable (csrc/cpu/elementwise_loops.inc), the CUDA
 // kernels and their CPU emulation (device_logic.hpp) and the Python functions
 // (csrc/bindings/bind_elementwise.cpp). At run time an op is its index in its list (BinOp, UnOp).
 // How to add an op: csrc/README.md.

@@ -1,6 +1,6 @@
 // Vectorisable exp, log, tanh and sigmoid for float32 and float64: branch-free scalar functions
 // (selects instead of branches, table lookups GCC turns into gathers) that the per-ISA element-wise
-// loops inline, so `for (i) o[i] = exp(x[i])` becomes one SIMD loop per ISA (kernels_impl.inc).
+// loops inline, so `for (i) o[i] = exp(x[i])` becomes one SIMD loop per ISA (elementwise_loops.inc).
 //
 // Accuracy (measured by tests/test_activations.py against float64 / np.longdouble on > 10^6 inputs
 // per function and dtype plus the edge cases): within 1 ULP everywhere. Measured max: float32

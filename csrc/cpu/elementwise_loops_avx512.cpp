@@ -1,3 +1,3 @@
 // avx512 build of the element-wise and reduction loops (flags set per file in CMakeLists.txt).
 #define PK_ISA_NS isa_avx512
-#include "kernels_impl.inc"
+#include "elementwise_loops.inc"

@@ -1,4 +1,4 @@
-// Bindings of the training kernels (pykernels/nn.hpp): fused softmax + cross-entropy and the fused
+// Bindings of the training kernels (pykernels/training.hpp): fused softmax + cross-entropy and the fused
 // optimizer updates. The updates work IN PLACE on the caller's arrays, so every in-place argument must
 // be exactly the array the layer holds: an ndarray, writeable, C-contiguous, of the parameter's dtype
 // and shape. Anything else is an error; nothing is ever silently copied and updated on the copy.
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "array_cast.hpp"
-#include "pykernels/nn.hpp"
+#include "pykernels/training.hpp"
 
 namespace pk::py_bind {
 
@@ -323,7 +323,7 @@ void adagrad(const py::handle& param, const py::handle& grad, const py::handle& 
 
 }  // namespace
 
-void bind_nn(py::module_& m) {
+void bind_training(py::module_& m) {
   // Docstrings open with the text signature ("name(...)\n--\n\n": help() and inspect.signature read
   // it) instead of pybind11's "name(arg0: object, ...)" line.
   py::options options;

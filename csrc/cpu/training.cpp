@@ -4,8 +4,8 @@
 // max-shifted before exp (no overflow for any finite logits) and its sums are taken in double, so
 // float32 logits lose nothing to the reduction. The mean loss is summed serially over per-row values
 // in a fixed order, so it is the same for every thread count.
-// Optimizer updates: element-wise; parallel over contiguous chunks, per-ISA loops (nn_impl.inc).
-#include "pykernels/nn.hpp"
+// Optimizer updates: element-wise; parallel over contiguous chunks, per-ISA loops (optimizer_loops.inc).
+#include "pykernels/training.hpp"
 
 #include <cmath>
 #include <string>

@@ -1,3 +1,3 @@
 // avx2 build of the element-wise and reduction loops (flags set per file in CMakeLists.txt).
 #define PK_ISA_NS isa_avx2
-#include "kernels_impl.inc"
+#include "elementwise_loops.inc"

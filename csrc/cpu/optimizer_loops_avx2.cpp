@@ -1,3 +1,3 @@
 // avx2 build of the optimizer update loops (flags set per file in CMakeLists.txt).
 #define PK_ISA_NS isa_avx2
-#include "nn_impl.inc"
+#include "optimizer_loops.inc"

@@ -1,3 +1,3 @@
 // generic build of the optimizer update loops (flags set per file in CMakeLists.txt).
 #define PK_ISA_NS isa_generic
-#include "nn_impl.inc"
+#include "optimizer_loops.inc"

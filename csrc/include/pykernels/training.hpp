@@ -1,5 +1,5 @@
 // Training kernels: fused softmax + cross-entropy (forward and backward) and fused optimizer updates.
-// Pure C++ (no Python); the bindings in csrc/bindings/bind_nn.cpp validate shapes/dtypes and hand over
+// Pure C++ (no Python); the bindings in csrc/bindings/bind_training.cpp validate shapes/dtypes and hand over
 // contiguous buffers.
 //
 // Accumulation contract: every kernel OVERWRITES its outputs (never reads their old contents), except
@@ -47,7 +47,7 @@ void adam_update(void* w, void* m, void* v, void* vhat, const void* g, DType dt,
 // Adagrad: acc += g^2; w -= lr*g / sqrt(acc + eps).
 void adagrad_update(void* w, void* acc, const void* g, DType dt, int64_t n, double lr, double eps);
 
-// Per-ISA element loops behind the updates (filled by nn_generic/avx2/avx512.cpp; chunks of a
+// Per-ISA element loops behind the updates (filled by optimizer_loops_{generic,avx2,avx512}.cpp; chunks of a
 // parallel_for are handed to them). Coefficients are already cast to the array dtype by the loop.
 struct NnKernelTable {
   void (*sgd[2])(void* w, void* m, const void* g, int64_t n, double lr, double momentum, bool nesterov) = {};

@@ -1,3 +1,3 @@
 // generic build of the element-wise and reduction loops (flags set per file in CMakeLists.txt).
 #define PK_ISA_NS isa_generic
-#include "kernels_impl.inc"
+#include "elementwise_loops.inc"
