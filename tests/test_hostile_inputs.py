@@ -46,3 +46,11 @@ def test_product_over_an_unmaterialisable_broadcast_is_memory_error_not_a_hang(f
         fn(a, b)
     with pytest.raises(MemoryError, match="Unable to allocate"):
         pk.dense(a, b)
+
+
+@pytest.mark.parametrize("value", [2**63, 5, True])
+def test_sum_of_a_python_int_is_refused_not_a_float(value):
+    # NumPy keeps the integer type (np.sum(2**63) is uint64): pykernels computes in floats only
+    with pytest.raises(TypeError, match="Python int or bool"):
+        pk.sum(value)
+    assert float(pk.sum(2.5)) == 2.5

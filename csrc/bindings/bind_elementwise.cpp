@@ -205,6 +205,9 @@ bool as_keepdims(const py::handle& h) {
 
 Operand parse_reduce_input(const py::handle& x, const char* fn, const char* name) {
   Operand op = parse_operand(x, fn, name);
+  if (op.weak && !op.weak_float)  // np.sum(2**63) is uint64, np.sum(5) int64: not a float result
+    throw TypeError(std::string(fn) + ": the argument is a Python int or bool (NumPy would keep its integer "
+                    "type); pykernels computes in float32/float64 only, pass a float or an array");
   if (op.weak) op.arr = py::module_::import("numpy").attr("asarray")(op.scalar);
   op.weak = false;
   finalize(op, dtype_of(op.arr, fn, name));
