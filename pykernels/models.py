@@ -122,6 +122,22 @@ def _output_dim(layer, input_dim):
     return f(input_dim) if f is not None else input_dim
 
 
+def _fit_batch_size(epochs, batch_size) -> int:
+    """fit's batch size (None is 32), after checking it and ``epochs``."""
+    batch_size = 32 if batch_size is None else batch_size
+    if int(epochs) < 0 or int(batch_size) <= 0:
+        raise ValueError(f"fit: epochs must be >= 0 and batch_size > 0, got {epochs} and {batch_size}")
+    return int(batch_size)
+
+
+def _nan_loss_error(loss: float, epoch: int, step: int, hist) -> FloatingPointError:
+    """fit's error for a loss that is not finite (the step was not applied); carries the History."""
+    err = FloatingPointError(f"fit: the loss became {loss} at epoch {epoch + 1}, step {step + 1} (that step was "
+                             f"not applied); lower the learning rate or check the data")
+    err.history = hist
+    return err
+
+
 def _layer_name(layer) -> str:
     return getattr(layer, "name", None) or type(layer).__name__.lower()
 
@@ -433,9 +449,7 @@ class Sequential:
                                          validation_data=validation_data, validation_split=validation_split,
                                          shuffle=shuffle, verbose=verbose)
         self._require_compiled("fit")
-        batch_size = 32 if batch_size is None else batch_size
-        if int(epochs) < 0 or int(batch_size) <= 0:
-            raise ValueError(f"fit: epochs must be >= 0 and batch_size > 0, got {epochs} and {batch_size}")
+        batch_size = _fit_batch_size(epochs, batch_size)
         if not 0.0 <= float(validation_split) < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
         # every argument is checked before the model is built or trained
@@ -490,11 +504,7 @@ class Sequential:
                     yb = np.take(y, idx, axis=0, mode="clip", out=ybuf[:b - a])
                 loss, c = self._train_step(xb, yb)
                 if not math.isfinite(loss):
-                    err = FloatingPointError(
-                        f"fit: the loss became {loss} at epoch {epoch + 1}, step {s + 1} (that step was not "
-                        f"applied); lower the learning rate or check the data")
-                    err.history = hist
-                    raise err
+                    raise _nan_loss_error(loss, epoch, s, hist)
                 loss_sum += loss * (b - a)
                 correct += c
                 seen += b - a
@@ -571,9 +581,7 @@ class Sequential:
         err = None
         try:
             self._require_compiled("fit")
-            batch_size = 32 if batch_size is None else batch_size
-            if int(epochs) < 0 or int(batch_size) <= 0:
-                raise ValueError(f"fit: epochs must be >= 0 and batch_size > 0, got {epochs} and {batch_size}")
+            batch_size = _fit_batch_size(epochs, batch_size)
             if validation_split or validation_data is not None:
                 raise NotImplementedError("fit(comm=...): validation_data / validation_split are not supported; "
                                           "call evaluate(x_val, y_val, comm=comm) after fit")
@@ -627,10 +635,7 @@ class Sequential:
                     total = dp.sum([loss_l * nl, c])
                     loss = float(total[0]) / (b - a)
                     if not math.isfinite(loss):  # the same on every rank: all raise, none waits
-                        e = FloatingPointError(
-                            f"fit: the loss became {loss} at epoch {epoch + 1}, step {s + 1} (that step was not "
-                            f"applied); lower the learning rate or check the data")
-                        e.history = hist
+                        e = _nan_loss_error(loss, epoch, s, hist)
                         e.pk_collective = True
                         raise e
                     if nl:
