@@ -354,3 +354,33 @@ def test_dense_activation_native_matches_numpy(act, rng):
     np.testing.assert_allclose(a.forward(x), b.forward(x), rtol=1e-12, atol=1e-14)
     d = rng.standard_normal((16, 4))
     np.testing.assert_allclose(a.backward(d), b.backward(d), rtol=1e-10, atol=1e-12)
+
+
+# ---- generated shapes and layouts: 0-d, 0-size, strided and reversed views, out=, both dtypes -----
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+
+@settings(deadline=None)
+@given(data=st.data())
+@pytest.mark.parametrize("fn", FUNCS)
+def test_generated_shapes_and_layouts_within_bound(fn, data):
+    dtype = data.draw(st.sampled_from(DTYPES), label="dtype")
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=7), label="shape")
+    # a parent twice as long on every axis, read with step 2 and possibly reversed
+    parent = data.draw(hnp.arrays(dtype, tuple(2 * s for s in shape),
+                                  elements=st.floats(-100, 100, width=np.dtype(dtype).itemsize * 8)), label="x")
+    rev = data.draw(st.booleans(), label="reversed")
+    view = parent[tuple(slice(None, None, -2) if rev else slice(None, None, 2) for _ in shape)]
+    before = parent.copy()
+    got = getattr(pk, fn)(view)
+    np.testing.assert_array_equal(parent, before)  # the input is never written
+    want = _high(fn, np.asarray(view))
+    assert np.shape(got) == view.shape and np.asarray(got).dtype == dtype
+    if view.size:
+        assert ulp_error(np.asarray(got).reshape(-1), np.asarray(want).reshape(-1), dtype).max() <= 1.0
+    out = np.full(view.shape, np.nan, dtype)
+    res = getattr(pk, fn)(view, out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, np.asarray(got))
