@@ -7,11 +7,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 
 
 def import_us() -> int:
+    # From a neutral folder: `python -c` puts its cwd first on sys.path, and the source pykernels/ of
+    # a checkout (no compiled _core) would shadow the installed package.
     err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import numpy; import pykernels"],
-                         capture_output=True, text=True, check=True).stderr
+                         capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()).stderr
     for line in err.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| pykernels$", line)
         if m:
