@@ -13,7 +13,7 @@ PyTorch's RMSprop adds eps outside the square root (w -= lr*g/(sqrt(v)+eps)); Ke
 (w -= lr*g/sqrt(v+1e-7)). We use alpha=0.9 and eps=sqrt(1e-7), which equals Keras's denominator at v=0
 and approaches it for v >> 1e-7 (at most a factor sqrt(2) apart, at v=1e-7).
 The environment variables OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed for the workers (they
-slow down NumPy's OpenBLAS on this machine; see /work/notes).
+slow down NumPy's OpenBLAS where they are set for an older OpenBLAS).
 """
 
 from __future__ import annotations
