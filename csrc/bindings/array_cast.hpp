@@ -1,6 +1,8 @@
-// NumPy <-> pk::View conversion shared by every binding file: argument parsing (arrays, Python
-// scalars, array-likes), NumPy's dtype promotion for float32/float64, `out=` validation, overlap
-// checks. Validation happens here, with the GIL held; kernels get plain Views.
+// NumPy -> pk::View for the arguments of every binding: operand parsing (arrays, Python scalars,
+// array-likes), NumPy's dtype promotion for float32/float64, conversion copies, overlap checks.
+// Validation happens here, with the GIL held; kernels get plain Views. The results side (new
+// arrays, out= checks, 0-d results as scalars) is results.hpp, included at the end: every binding
+// that parses operands also returns a result.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -66,26 +68,10 @@ bool kernel_addressable(const py::array& arr);
 // caller has checked kernel_addressable (a std::logic_error otherwise, i.e. a bug of ours).
 View direct_view(const py::array& arr);
 
-// MemoryError in NumPy's words ("Unable to allocate 264. TiB for an array with shape ...") for a
-// broadcast operand (a zero stride) whose materialised size exceeds the machine's memory: a product
-// contracting over such an operand would run for days (NumPy's dot copies it first and fails so).
-void refuse_unmaterialisable(const View& v);
-
-py::array new_array(DType dt, const int64_t* shape, int ndim);
 // NumPy's type number of dt (NPY_FLOAT = 11, NPY_DOUBLE = 12).
 constexpr int npy_type_num(DType dt) { return dt == DType::f32 ? 11 : 12; }
-inline py::array new_array(DType dt, const std::vector<int64_t>& shape) {
-  return new_array(dt, shape.data(), int(shape.size()));
-}
 std::vector<int64_t> shape_of(const View& v);
 DType dtype_of(const py::array& arr, const char* fn, const char* name);
-
-// Validates `out` (ndarray, writeable, dtype dt, shape == expected unless broadcasting is allowed)
-// and returns it. NumPy's messages where NumPy has them.
-// same_kind: the ufuncs' rule (np.add, np.matmul): an out of another float dtype (float16/32/64)
-// is accepted and the result, computed in dt, is cast into it; any other dtype is a TypeError.
-py::array check_out(const py::handle& out, DType dt, const int64_t* shape, int ndim, const char* fn,
-                    bool same_kind = false);
 
 // True when the memory spanned by a and b intersects.
 bool may_overlap(const View& a, const View& b);
@@ -93,9 +79,6 @@ bool may_overlap(const View& a, const View& b);
 bool same_view(const View& a, const View& b);
 bool has_internal_overlap(const View& v);  // a zero stride on a dimension of size > 1
 
-// 0-d arrays become NumPy scalars, as NumPy's ufuncs return them.
-py::object maybe_scalar(py::array arr);
-
-py::tuple shape_tuple(const int64_t* shape, int ndim);
-
 }  // namespace pk::py_bind
+
+#include "results.hpp"  // IWYU pragma: export
