@@ -51,10 +51,14 @@ void bind_runtime(py::module_& m) {
         set_num_threads(n);
       },
       py::arg("n"),
-      "set_num_threads(n)\n--\n\nSet the number of threads the kernels use (default: OMP_NUM_THREADS or all "
-      "cores).");
+      "set_num_threads(n)\n--\n\nSet the number of threads the kernels use (default: OMP_NUM_THREADS or the "
+      "CPUs this process may use). The results do not depend on it. pykernels.threads(n) sets it for a `with` "
+      "block; threadpoolctl.threadpool_limits(n) also reaches it.\n\n"
+      ">>> import pykernels as pk\n>>> old = pk.get_num_threads()\n>>> pk.set_num_threads(1)\n"
+      ">>> pk.get_num_threads()\n1\n>>> pk.set_num_threads(old)\n");
   m.def("get_num_threads", &num_threads,
-        "get_num_threads()\n--\n\nNumber of threads the kernels may use (1 in a child process created by fork()).");
+        "get_num_threads()\n--\n\nNumber of threads the kernels may use (1 in a child process created by fork()).\n\n"
+        ">>> import pykernels as pk\n>>> with pk.threads(1):\n...     pk.get_num_threads()\n1\n");
   m.def("openmp_enabled", &openmp_enabled,
         "openmp_enabled()\n--\n\nTrue when the extension was compiled with OpenMP.");
   options.enable_function_signatures();

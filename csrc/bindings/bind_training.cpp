@@ -349,6 +349,11 @@ Returns a Python float. Equals ``reference.softmax_cross_entropy``.
 
 One pass per row; ``dlogits`` (optional preallocated (N, C) output, may be ``logits`` itself) is
 overwritten and returned.
+
+>>> import numpy as np, pykernels as pk
+>>> pk.softmax_cross_entropy_backward(np.zeros((2, 2), np.float32), np.array([0, 1]))
+array([[-0.25,  0.25],
+       [ 0.25, -0.25]], dtype=float32)
 )pbdoc");
   m.def("sgd_update", &sgd, py::arg("param"), py::arg("grad"), py::kw_only(), py::arg("learning_rate"),
         py::arg("momentum") = 0.0, py::arg("velocity") = py::none(), py::arg("nesterov") = false,
@@ -356,6 +361,12 @@ overwritten and returned.
 
 momentum == 0: ``w -= lr*g``; else ``m = momentum*m - lr*g; w += m`` (nesterov:
 ``w += momentum*m - lr*g``). Source: keras/src/optimizers/sgd.py.
+
+>>> import numpy as np, pykernels as pk
+>>> w, g = np.ones(3, np.float32), np.array([1, 2, 4], np.float32)
+>>> pk.sgd_update(w, g, learning_rate=0.25)
+>>> w
+array([0.75, 0.5 , 0.  ], dtype=float32)
 )pbdoc");
   m.def("rmsprop_update", &rmsprop, py::arg("param"), py::arg("grad"), py::arg("velocity"), py::kw_only(),
         py::arg("learning_rate") = 1e-3, py::arg("rho") = 0.9, py::arg("epsilon") = 1e-7, py::arg("momentum") = 0.0,
@@ -366,6 +377,12 @@ momentum == 0: ``w -= lr*g``; else ``m = momentum*m - lr*g; w += m`` (nesterov:
 ``v = rho*v + (1-rho)*g**2; inc = lr*g / sqrt(v + eps)`` (epsilon INSIDE the square root, as
 Keras); ``w -= inc`` or, with momentum, ``mom = momentum*mom + inc; w -= mom``.
 Source: keras/src/optimizers/rmsprop.py.
+
+>>> import numpy as np, pykernels as pk
+>>> w, g, v = np.zeros(2), np.array([1.0, -1.0]), np.zeros(2)
+>>> pk.rmsprop_update(w, g, v, learning_rate=0.1, rho=0.9, epsilon=0.0)
+>>> v, w.round(4)
+(array([0.1, 0.1]), array([-0.3162,  0.3162]))
 )pbdoc");
   m.def("adam_update", &adam, py::arg("param"), py::arg("grad"), py::arg("m"), py::arg("v"), py::kw_only(),
         py::arg("alpha"), py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7,
