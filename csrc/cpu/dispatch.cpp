@@ -31,10 +31,13 @@ KernelTable make_table(Isa isa) {
   return t;
 }
 
+// The tables of the instruction sets this CPU has; the others stay generic and are never selected
+// (set_isa refuses them). Building one runs its ISA's fill(), which the compiler may have given that
+// ISA's instructions (AVX-512 stores in isa_avx512::fill): on a CPU without it, SIGILL.
 struct Tables {
   KernelTable t[3];
   Tables() {
-    for (int i = 0; i < 3; ++i) t[i] = make_table(Isa(i));
+    for (int i = 0; i < 3; ++i) t[i] = make_table(i <= int(detected_isa()) ? Isa(i) : Isa::generic);
   }
 };
 
