@@ -68,8 +68,9 @@ int g_npatched = 0;
 BinOp g_ops[kMaxPatched];
 bool g_clears_fp[kMaxPatched] = {};  // NumPy's loop clears the FP flags at its end (maximum, minimum)
 
-// Counters for the tests and benchmarks: calls taken by the kernels, and calls forwarded to NumPy.
-std::atomic<int64_t> g_taken{0}, g_forwarded{0}, g_reductions{0};
+// Counters for the tests and benchmarks: calls taken by the kernels (all, and of them matmul's), and
+// calls forwarded to NumPy.
+std::atomic<int64_t> g_taken{0}, g_forwarded{0}, g_reductions{0}, g_matmul_taken{0};
 
 template <class T>
 constexpr DType dtype_of_t() {
@@ -180,6 +181,7 @@ void matmul_loop(char** args, npy_intp const* dims, npy_intp const* steps, void*
     return;
   }
   g_taken.fetch_add(1, std::memory_order_relaxed);
+  g_matmul_taken.fetch_add(1, std::memory_order_relaxed);
   try {
     pk::matmul(c, a, b);
   } catch (...) {
@@ -277,6 +279,7 @@ void bind_numpy_patch(py::module_& m) {
     d["taken"] = g_taken.load();
     d["forwarded"] = g_forwarded.load();
     d["reductions"] = g_reductions.load();
+    d["matmul_taken"] = g_matmul_taken.load();
     return d;
   });
   m.def("_numpy_patch_ufuncs", [] {
