@@ -89,8 +89,8 @@ def _forward(x, axis, out, log, fn):
 def softmax(x, axis=-1, out=None):
     """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (default the last), float32 or float64.
 
-    One fused kernel per block of rows (max, exp, sum, scale), float32 rows evaluated in float64 and
-    rounded once; rows sum to 1 within a few ULPs. A row of large or -inf logits gives no NaN unless
+    One fused kernel per block of rows (max, exp, sum, scale); float32 rows take x - max as an exact
+    float pair, exp in float32 (within 1 ULP), sums in float64; rows sum to 1 within a few ULPs. A row of large or -inf logits gives no NaN unless
     every logit is -inf (or +inf, or NaN): then the row is NaN, as NumPy's formula gives. Results do
     not depend on the thread count. 0-size arrays give 0-size results.
     """

@@ -10,17 +10,19 @@ Measured max ULP on these inputs (AVX-512 build; generic/AVX2 within the same bo
 ``python -m pytest tests/test_activations.py -k max_ulp -s``):
 
     function   dtype    pykernels   NumPy 2.4.6 (same inputs)
-    exp        float32  0.503       2.33
-    log        float32  0.500       3.45
-    tanh       float32  0.500       1.36
-    sigmoid    float32  0.503       2.1e6 (1/(1+np.exp(-x)) is 0 below x = -88.7, not subnormal)
+    exp        float32  0.754 (*)   2.33
+    log        float32  0.667       3.45
+    tanh       float32  0.589       1.36
+    sigmoid    float32  0.753 (*)   2.1e6 (1/(1+np.exp(-x)) is 0 below x = -88.7, not subnormal)
     exp        float64  0.748 (*)   0.69
     log        float64  0.793       0.60
     tanh       float64  0.500       1.16
     sigmoid    float64  0.748 (*)   1.1e15 (the same formula's underflow below x = -709.8)
 
-(*) in the subnormal range (results below 2^-1022 are rounded twice: to 53 bits, then to the
-subnormal grid); 0.502 above it.
+(*) in the subnormal range (results below 2^-126 / 2^-1022 are rounded twice: to 24 / 53 bits, then
+to the subnormal grid); above it float32 exp 0.545 and sigmoid 0.543 (AVX-512; the generic and AVX2
+builds' scalar functions 0.63 and 0.62), float64 0.502. float32 is computed in float32 arithmetic:
+every error but the final rounding is compensated, hence the bound below.
 """
 
 from __future__ import annotations
@@ -112,13 +114,17 @@ def _case(fn, dtype):
 @pytest.mark.parametrize("fn", FUNCS)
 def test_within_one_ulp(fn, dtype, isa):
     """<= 1 ULP on 10^6 inputs over the whole range plus the edge cases, every ISA; and as accurate
-    as the bound says (float32 0.51, float64 0.8)."""
+    as the bound says: 0.8 everywhere, float32 0.7 where the result is normal (one rounding)."""
     x, r = _case(fn, dtype)
     y = getattr(pk, fn)(x)
     assert y.dtype == dtype and y.shape == x.shape
     e = ulp_error(y, r, dtype)
     i = int(np.argmax(e))
-    assert e.max() <= (0.51 if dtype == np.float32 else 0.8), (fn, x[i], y[i], r[i], e[i])
+    assert e.max() <= 0.8, (fn, x[i], y[i], r[i], e[i])
+    if dtype == np.float32:
+        normal = np.abs(r) >= np.finfo(dtype).tiny
+        i = int(np.argmax(np.where(normal, e, 0)))
+        assert e[i] <= 0.7, (fn, x[i], y[i], r[i], e[i])
 
 
 def test_max_ulp_report():

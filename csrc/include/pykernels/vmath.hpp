@@ -1,13 +1,18 @@
 // Vectorisable exp, log, tanh and sigmoid for float32 and float64: branch-free scalar functions
 // (selects instead of branches, table lookups GCC turns into gathers) that the per-ISA element-wise
-// loops inline, so `for (i) o[i] = exp(x[i])` becomes one SIMD loop per ISA (elementwise_loops.inc).
+// loops inline, so `for (i) o[i] = exp(x[i])` becomes one SIMD loop per ISA (elementwise_loops.inc);
+// for float32 the AVX-512 build calls 16-lane versions instead (the end of this file).
 //
 // Accuracy (measured by tests/test_activations.py against float64 / np.longdouble on > 10^6 inputs
-// per function and dtype plus the edge cases): within 1 ULP everywhere. Measured max: float32
-// 0.503 ULP (all four); float64 exp/sigmoid 0.748 (subnormal results, rounded to 53 bits and then to
-// the subnormal grid; 0.502 above), log 0.793 (fdlibm's bound is < 1), tanh 0.500.
-//  * float32: computed in float64 with a polynomial whose relative error is < 2^-32 and rounded once
-//    to float32, so the result is the correctly rounded one except within 2^-8 ULP of a tie.
+// per function and dtype plus the edge cases): within 1 ULP everywhere. Measured max: float32 exp
+// 0.545 (AVX-512; 0.63 generic), log 0.667, tanh 0.589 (0.62 generic), sigmoid 0.543 (0.62 generic),
+// and 0.754 where exp/sigmoid results are subnormal (rounded to 24 bits, then to the subnormal grid);
+// exhaustively over the float32 inputs x >= 0 of exp and [0.5, 4) of log: 0.547 and 0.674. float64
+// exp/sigmoid 0.748 (subnormal results; 0.502 above), log 0.793 (fdlibm's bound is < 1), tanh 0.500.
+//  * float32: computed in float32 arithmetic (16 lanes per AVX-512 vector, not 8): argument
+//    reductions exact (Cody-Waite with a short ln2_hi), the large terms of each result summed
+//    exactly (Fast2Sum, exact product errors) and the small ones added to their rounding errors, so
+//    only the final rounding is sizeable; the polynomial errors are < 2^-24 of terms below 0.07.
 //  * float64: exp reduces x = (128 e + j) ln2/128 + r with a 2-part ln2/128 (k*hi exact for
 //    |k| < 2^17), 2^(j/128) from a table as hi + relative tail, exp(r) - 1 by a degree-6 Taylor
 //    polynomial (|r| <= ln2/256: truncation < 2^-62 relative to r). log is fdlibm's (e_log.c,
@@ -24,13 +29,19 @@
 // loops do), float64 exp/log return x quieted (sign and payload kept), float64 tanh the canonical
 // +NaN, sigmoid the NaN of -x (as 1/(1+exp(-x)) gives).
 //
-// No FP contraction (the library builds with -ffp-contract=off) and fma only where it computes an
-// exact product error, with the Dekker split where the ISA has no FMA: every ISA gives the same bits.
+// No FP contraction (the library builds with -ffp-contract=off); fma computes exact product errors
+// (the Dekker split where the ISA has no FMA) and the Horner steps, so the FMA ISAs and the generic
+// build can differ in the last bit, never in the bound; within one ISA every layout and thread count
+// gives the same bits.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && !defined(__CUDACC__)
+#include <immintrin.h>
+#endif
 
 #if defined(__CUDACC__)
 #define PK_VM_HD __host__ __device__
@@ -273,80 +284,328 @@ PK_VM_HD PK_VM_INLINE double sigmoid(double x) {
   return sel(x != x, -x - x, y);
 }
 
-// ---- float32, computed in float64 ----------------------------------------------------------------
-// exp(xd) for |xd| <= 700: 2^k (1 + r + ... + r^8/8!), |r| <= ln2/2, relative error < 2^-32.
-PK_VM_HD PK_VM_INLINE double exp_f32core(double xd) {
-  const double kb = xd * kLog2e + kShift;
-  const uint64_t ki = as_u64(kb);
-  const double kd = kb - kShift;
-  const double r = (xd - kd * kLn2Hi) - kd * kLn2Lo;
-  double p = fmadd(r, 0x1.a01a01a01a01ap-16, 0x1.a01a01a01a01ap-13);
-  p = fmadd(r, p, 0x1.6c16c16c16c17p-10);
-  p = fmadd(r, p, 0x1.1111111111111p-7);
-  p = fmadd(r, p, 0x1.5555555555555p-5);
-  p = fmadd(r, p, 0x1.5555555555555p-3);
-  p = fmadd(r, p, 0.5);
-  p = fmadd(r, p, 1.0);
-  p = fmadd(r, p, 1.0);
-  return p * as_f64((ki + 1023) << 52);  // 2^k: the low 12 bits of ki are k's
+// ---- float32, in float32 arithmetic (16 lanes per AVX-512 vector) ------------------------------
+// Each function keeps the one rounding that matters exact or compensated (Fast2Sum, the exact
+// product error), so its only sizeable error is the final rounding.
+PK_VM_HD PK_VM_INLINE float fmadd(float a, float b, float c) {
+#if defined(__FMA__) || defined(__CUDA_ARCH__)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
 }
 
+// a*b - p exactly, for p = fl(a*b) (|a|, |b| < 2^100: the Dekker split cannot overflow).
+PK_VM_HD PK_VM_INLINE float mul_err(float a, float b, float p) {
+#if defined(__FMA__) || defined(__CUDA_ARCH__)
+  return std::fma(a, b, -p);
+#else
+  const float ca = 4097.0f * a, cb = 4097.0f * b;  // Veltkamp split, 2^12 + 1
+  const float ah = ca - (ca - a), al = a - ah;
+  const float bh = cb - (cb - b), bl = b - bh;
+  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+#endif
+}
+
+// 2^k for k in [-126, 127] (the exponent field built directly).
+PK_VM_HD PK_VM_INLINE float pow2f(int32_t k) { return as_f32(uint32_t(k + 127) << 23); }
+
+constexpr float kShiftF = 0x1.8p23f;        // x + kShiftF - kShiftF rounds |x| < 2^22 to an integer
+constexpr float kLog2eF = 0x1.715476p0f;
+constexpr float kLn2HiF = 0x1.62e4p-1f;     // ln2 to 15 bits: k * kLn2HiF exact for |k| < 2^9
+constexpr float kLn2LoF = 0x1.7f7d1cp-20f;  // ln2 - kLn2HiF (error 5.5e-14)
+
+// exp(x + xl) = 2^k (s + c) for x in [-104, 89] (callers clamp; NaN passes through as NaN in s and c)
+// and |xl| <= 2^-20 |x| (the low part of an argument known more precisely than a float, or 0).
+// x = k ln2 + r + re with r + re exact where it matters (|r| > |k kLn2LoF|), |r| <= 0.3467;
+// exp(r) = 1 + r + r^2 P(r), P degree 5, relative error 2^-26.5 (on a term <= 0.066);
+// s + e = 1 + r exactly, c = e + re (1 + r) + r^2 P(r) (|c| < 0.07, error < 2^-29.5). s + c rounded
+// once is within 0.52 ULP of exp(r) (the measured max 0.51 ULP).
+// Re-derive P: a relative minimax fit of (exp(r) - 1 - r) / r^2 on [-0.3467, 0.3467], rounded to floats.
+PK_VM_HD PK_VM_INLINE void expf_parts(float x, float xl, float& s, float& c, int32_t& k) {
+  const float kb = fmadd(x, kLog2eF, kShiftF);
+  const float kd = kb - kShiftF;
+  k = int32_t(as_u32(kb) - as_u32(kShiftF));
+  const float rh = x - kd * kLn2HiF;  // exact
+  const float rl = fmadd(-kd, kLn2LoF, xl);
+  const float r = rh + rl;
+  const float re = (rh - r) + rl;  // r's rounding error (Fast2Sum; inexact only when |r| < 2^-9: no matter)
+  float p = fmadd(r, 0x1.a072cap-13f, 0x1.6d4302p-10f);
+  p = fmadd(r, p, 0x1.11114cp-7f);
+  p = fmadd(r, p, 0x1.5554eap-5f);
+  p = fmadd(r, p, 0x1.555556p-3f);
+  p = fmadd(r, p, 0.5f);
+  const float t = (r * r) * p;  // exp(r) - 1 - r
+  s = 1.0f + r;
+  const float e = (1.0f - s) + r;  // exact: s + e = 1 + r
+  c = fmadd(re, s, e) + t;
+}
+
+// e^x: (s + c) * 2^k1 * 2^k2 with k1 + k2 = k in [-150, 128], both halves normal, so the result is
+// rounded once more only where it is subnormal (<= 0.77 ULP there) and overflows to +inf exactly
+// where the rounded result does (x >= 88.72283935546875).
 PK_VM_HD PK_VM_INLINE float exp(float x) {
-  const double xc = sel(x < -120.0f, -120.0f, sel(x > 100.0f, 100.0f, x));  // float compares: cheap masks
-  const float y = float(exp_f32core(xc));
+  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);  // NaN stays NaN
+  float s, c;
+  int32_t k;
+  expf_parts(xc, 0.0f, s, c, k);
+  const int32_t k1 = k >> 1;
+  const float y = ((s + c) * pow2f(k1)) * pow2f(k - k1);
   return sel(x != x, as_f32(0x7fc00000u), y);
 }
 
+// e^(x + xl) for x <= 0 (NaN passes through) and |xl| <= 2^-23 |x|: the low part of a difference known
+// exactly (softmax's x - max). Callers give xl = 0 where x < -104.
+PK_VM_HD PK_VM_INLINE float exp_lo(float x, float xl) {
+  const float xc = x < -104.0f ? -104.0f : x;
+  float s, c;
+  int32_t k;
+  expf_parts(xc, xl, s, c, k);
+  const int32_t k1 = k >> 1;
+  return ((s + c) * pow2f(k1)) * pow2f(k - k1);
+}
+
+// x = 2^k m, m in [sqrt(2)/2, sqrt(2)), f = m - 1 (exact), s = f/(2+f): fdlibm's
+// log(1+f) = f - f^2/2 + s (f^2/2 + R(s^2)), R(z) = z (Lg1 + Lg2 z + Lg3 z^2) (relative minimax fit of
+// (2 atanh(s) - 2s)/s on s^2 <= 0.0298, error 2^-21.7), with the large terms k*ln2_hi + f - f^2/2
+// summed exactly (two Fast2Sums and f^2/2's exact product error) and everything else added to their
+// rounding errors: only the final rounding is sizeable (measured max 0.52 ULP).
 PK_VM_HD PK_VM_INLINE float log(float x) {
-  const double xd = x;  // float32 subnormals are normal float64s
-  const uint64_t hx = as_u64(xd) + (0x3ff0000000000000ULL - 0x3fe6a09e667f3bcdULL);
-  const double m = as_f64((hx & 0x000fffffffffffffULL) + 0x3fe6a09e667f3bcdULL);
-  const double dk = (as_f64(0x4330000000000000ULL | (hx >> 52)) - 0x1p52) - 1023.0;
-  const double f = m - 1.0;
-  const double s = f / (2.0 + f);  // log(m) = 2 atanh(s), |s| <= 0.1716
-  const double z = s * s;
-  double q = fmadd(z, 0x1.3b13b13b13b14p-4, 0x1.745d1745d1746p-4);
-  q = fmadd(z, q, 0x1.c71c71c71c71cp-4);
-  q = fmadd(z, q, 0x1.2492492492492p-3);
-  q = fmadd(z, q, 0x1.999999999999ap-3);
-  q = fmadd(z, q, 0x1.5555555555555p-2);
-  const double s2 = 2.0 * s;
-  float y = float(fmadd(dk, 0x1.62e42fefa39efp-1, fmadd(s2 * z, q, s2)));
+  const bool sub = x < 0x1p-126f;  // subnormal (or <= 0, handled below): scale into the normal range
+  const float xs = sel(sub, x * 0x1p23f, x);
+  const uint32_t u = as_u32(xs) - 0x3f3504f3u;  // sqrt(2)/2
+  const float m = as_f32((u & 0x007fffffu) + 0x3f3504f3u);
+  const float kd = float(int32_t(u) >> 23) - sel(sub, 23.0f, 0.0f);
+  const float f = m - 1.0f;
+  const float hf = 0.5f * f;
+  const float hfsq = hf * f;
+  const float ef = mul_err(hf, f, hfsq);  // f^2/2 = hfsq + ef
+  const float s = f / (2.0f + f);
+  const float z = s * s;
+  const float R = z * fmadd(z, fmadd(z, 0x1.2f039ep-2f, 0x1.997b86p-2f), 0x1.55555cp-1f);
+  const float kh = kd * kLn2HiF;                   // exact
+  const float h1 = kh + f, l1 = (kh - h1) + f;      // |kh| >= 0.69 > |f|, or kh = 0
+  const float h2 = h1 - hfsq, l2 = (h1 - h2) - hfsq;  // |h1| >= hfsq
+  const float tail = fmadd(s, hfsq + R, kd * kLn2LoF) + ((l1 + l2) - ef);
+  float y = h2 + tail;
   y = sel(x == 0.0f, -HUGE_VALF, y);
   y = sel(x < 0.0f, as_f32(0xffc00000u), y);
   y = sel(x == HUGE_VALF, x, y);
   return sel(x != x, as_f32(0x7fc00000u), y);
 }
 
-// tanh(|x|) = em / (em + 2), em = expm1(2|x|) = 2^k expm1(r) + (2^k - 1) (no cancellation: for
-// k >= 1 the sum is >= 0.4), expm1(r) by its Taylor polynomial to r^10/10!.
+// |x| < 0.55: x + x^3 Q(x^2), Q degree 4 (relative minimax fit of (tanh(t) - t)/t^3 on t^2 <= 0.3025,
+// error 2^-24 on a term <= x/9). |x| >= 0.55: 1 - 2/(1 + E), E = exp(2|x|) >= 3 as the pair 2^k (s + c),
+// 1 + E as a pair, the quotient corrected by its exact residual, 1 - q by Fast2Sum: only the final
+// rounding is sizeable. |x| >= 9.01 rounds to 1.
 PK_VM_HD PK_VM_INLINE float tanh(float x) {
-  const float axf = std::fabs(x);
-  const double y = 2.0 * double(sel(axf > 10.0f, 10.0f, axf));  // tanh(x) rounds to 1 in float32 from 9.01
-  const double kb = y * kLog2e + kShift;
-  const uint64_t ki = as_u64(kb);
-  const double kd = kb - kShift;
-  const double r = (y - kd * kLn2Hi) - kd * kLn2Lo;
-  double p = fmadd(r, 0x1.27e4fb7789f5cp-22, 0x1.71de3a556c734p-19);
-  p = fmadd(r, p, 0x1.a01a01a01a01ap-16);
-  p = fmadd(r, p, 0x1.a01a01a01a01ap-13);
-  p = fmadd(r, p, 0x1.6c16c16c16c17p-10);
-  p = fmadd(r, p, 0x1.1111111111111p-7);
-  p = fmadd(r, p, 0x1.5555555555555p-5);
-  p = fmadd(r, p, 0x1.5555555555555p-3);
-  p = fmadd(r, p, 0.5);
-  const double pm = fmadd(r * r, p, r);
-  const double sc = as_f64((ki + 1023) << 52);
-  const double em = fmadd(sc, pm, sc - 1.0);
-  const float t = std::copysign(float(em / (em + 2.0)), x);
+  const float ax = std::fabs(x);
+  const float z = ax * ax;
+  float q = fmadd(z, -0x1.efd194p-8f, 0x1.636e58p-6f);
+  q = fmadd(z, q, -0x1.ba06e4p-5f);
+  q = fmadd(z, q, 0x1.1110f6p-3f);
+  q = fmadd(z, q, -0x1.555556p-2f);
+  const float tp = fmadd(ax * z, q, ax);
+  float s, c;
+  int32_t k;
+  expf_parts(2.0f * (ax > 10.0f ? 10.0f : ax), 0.0f, s, c, k);  // k in [0, 29]
+  const float sc = s + c, sl = (s - sc) + c;  // Fast2Sum: |c| < 0.07 < s
+  const float p2 = pow2f(k);
+  const float eh = sc * p2, el = sl * p2;  // exact
+  const float dh = eh + 1.0f, dl = ((eh - dh) + 1.0f) + el;  // 1 + E = dh + dl (eh >= 1 where used)
+  const float g = 1.0f / dh;
+  const float gd = g * dh;
+  const float rho = ((1.0f - gd) - mul_err(g, dh, gd)) - g * dl;  // 1 - g (dh + dl)
+  const float q2 = 2.0f * g, ql = q2 * rho;  // 2 / (1 + E) = q2 + ql
+  const float h = 1.0f - q2, l = (1.0f - h) - q2;
+  const float te = h + (l - ql);
+  const float t = std::copysign(sel(ax < 0.4f, tp, te), x);
   return sel(x != x, as_f32(0x7fc00000u), t);
 }
 
+// sigmoid(x) = 1/(1 + E) for x >= 0, E/(1 + E) for x < 0, E = exp(-|x|) = 2^k (s + c): 1/(1 + E) as
+// g + gl (the quotient and its exact residual), the product with s + c rounded once, then scaled by
+// 2^k (rounded again only where the result is subnormal). Never overflows.
 PK_VM_HD PK_VM_INLINE float sigmoid(float x) {
-  const double xc = sel(x < -200.0f, -200.0f, sel(x > 200.0f, 200.0f, x));
-  const float y = float(1.0 / (1.0 + exp_f32core(-xc)));
-  return sel(x != x, as_f32(0x7fc00000u), y);
+  const float na = -std::fabs(x);
+  float s, c;
+  int32_t k;
+  expf_parts(na < -104.0f ? -104.0f : na, 0.0f, s, c, k);  // k in [-150, 0]
+  const int32_t k1 = k >> 1;
+  const float s1 = pow2f(k1), s2 = pow2f(k - k1);
+  const float sc = s + c, sl = (s - sc) + c;  // Fast2Sum: |c| < 0.07 < s
+  const float p2 = s1 * s2;  // 2^k (flushed where E is negligible beside 1)
+  const float eh = sc * p2, el = sl * p2;
+  const float dh = 1.0f + eh, dl = ((1.0f - dh) + eh) + el;
+  const float g = 1.0f / dh;
+  const float gd = g * dh;
+  const float gl = g * (((1.0f - gd) - mul_err(g, dh, gd)) - g * dl);  // 1/(1 + E) = g + gl
+  const bool pos = x >= 0.0f;
+  const float nh = sel(pos, 1.0f, sc), nl = sel(pos, 0.0f, sl);
+  const float pr = nh * g;
+  const float y = pr + (mul_err(nh, g, pr) + fmadd(nh, gl, nl * g));
+  const float r = (y * sel(pos, 1.0f, s1)) * sel(pos, 1.0f, s2);
+  return sel(x != x, as_f32(0x7fc00000u), r);
 }
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && !defined(__CUDACC__)
+// ---- float32, 16 lanes per AVX-512 vector ----------------------------------------------------------
+// The AVX-512 build's element-wise loops call these on every path (contiguous, in place, strided,
+// stride 0; elementwise_loops.inc), so one ISA gives one result per element whatever the layout. The
+// instructions the scalar code cannot reach do the bookkeeping: a 16-entry table in one register
+// (vpermps), vscalefps for 2^k (one rounding, IEEE overflow and subnormal results), vgetmantps /
+// vgetexpps for log's reduction, vfixupimmps for its special inputs, vrcp14ps + exact residuals for the
+// quotients. Same accuracy arguments as the scalar functions above, each stated with its function.
+namespace avx512 {
+
+// 2^(j/16) = kExp2Hi16[j] + kExp2Lo16[j] (the pair to ~2^-48), from mpmath:
+// python -c "import mpmath as mp; mp.mp.prec=100; import numpy as np; v=mp.power(2, mp.mpf(j)/16);
+//   h=np.float32(float(v)); print(float(h).hex(), float(np.float32(float(v-h))).hex())"
+alignas(64) inline constexpr float kExp2Hi16[16] = {
+    0x1.000000p+0f, 0x1.0b5586p+0f, 0x1.172b84p+0f, 0x1.2387a6p+0f, 0x1.306fe0p+0f, 0x1.3dea64p+0f,
+    0x1.4bfdaep+0f, 0x1.5ab07ep+0f, 0x1.6a09e6p+0f, 0x1.7a1148p+0f, 0x1.8ace54p+0f, 0x1.9c4918p+0f,
+    0x1.ae89fap+0f, 0x1.c199bep+0f, 0x1.d5818ep+0f, 0x1.ea4afap+0f};
+alignas(64) inline constexpr float kExp2Lo16[16] = {
+    0x0.0p+0f,        0x1.9f3122p-25f,  -0x1.c15742p-27f, 0x1.ceac48p-25f,  0x1.4636e2p-25f,  0x1.824684p-25f,
+    -0x1.593abcp-25f, -0x1.5bd5ecp-27f, 0x1.9fcef4p-26f,  -0x1.829fd0p-25f, 0x1.15506ep-27f,  0x1.51f848p-27f,
+    -0x1.a94b14p-26f, -0x1.3d56b2p-27f, -0x1.822dbcp-27f, 0x1.52486cp-27f};
+
+PK_VM_INLINE __m512 f16(float v) { return _mm512_set1_ps(v); }
+
+// exp(x) = 2^e (h + l) for x in [-104, 89] (callers clamp), e = floor(k/16) as a float for vscalefps:
+// x = k ln2/16 + r, |r| <= 0.0217 (the 2-part ln2/16, k * hi exact for |k| < 2^12),
+// exp(r) = 1 + q, q = r + r^2 P(r) (P degree 2, relative minimax on |r| <= 0.0217, error 2^-24.5 on a
+// term < 2^-12), h + l = 2^(j/16) (1 + q) with one rounding on a term < 0.045 (error < 2^-29 relative),
+// h + l normalised (Fast2Sum). So h alone is within 0.52 ULP of exp(x) / 2^e.
+template <bool kLow = false>
+PK_VM_INLINE void exp_parts(__m512 x, __m512& h, __m512& l, __m512& e, __m512 xl = __m512()) {
+  const __m512 kb = _mm512_fmadd_ps(x, f16(0x1.715476p+4f), f16(kShiftF));  // k = the low bits of kb
+  const __m512 kd = _mm512_sub_ps(kb, f16(kShiftF));
+  const __m512 rh = _mm512_fnmadd_ps(kd, f16(0x1.62ep-5f), x);  // exact
+  const __m512 r = _mm512_fnmadd_ps(kd, f16(0x1.0bfbe8p-19f), kLow ? _mm512_add_ps(rh, xl) : rh);
+  const __m512i j = _mm512_castps_si512(kb);  // vpermps reads the low 4 bits: k mod 16
+  const __m512 th = _mm512_permutexvar_ps(j, _mm512_load_ps(kExp2Hi16));
+  const __m512 tl = _mm512_permutexvar_ps(j, _mm512_load_ps(kExp2Lo16));
+  __m512 p = _mm512_fmadd_ps(r, f16(0x1.5555aep-5f), f16(0x1.5556e0p-3f));
+  p = _mm512_fmadd_ps(r, p, f16(0.5f));
+  const __m512 q = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r);
+  const __m512 w = _mm512_fmadd_ps(th, q, tl);  // 2^(j/16) (1 + q) - th, the product tl * q dropped
+  h = _mm512_add_ps(th, w);
+  l = _mm512_add_ps(_mm512_sub_ps(th, h), w);
+  e = _mm512_mul_ps(kd, f16(0.0625f));  // vscalefps takes floor(k / 16)
+}
+
+PK_VM_INLINE __m512 nan_to_canonical(__m512 x, __m512 y) {
+  return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_castsi512_ps(_mm512_set1_epi32(0x7fc00000)));
+}
+
+// e^x: h * 2^e rounded once more only where the result is subnormal (<= 0.77 ULP there); +inf from
+// x >= 88.72283935546875 (vscalefps overflows exactly where the rounded result does).
+PK_VM_INLINE __m512 exp(__m512 x) {
+  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, f16(-104.0f)), f16(89.0f));
+  __m512 h, l, e;
+  exp_parts(xc, h, l, e);
+  return nan_to_canonical(x, _mm512_scalef_ps(h, e));
+}
+
+// e^(x + xl) for x <= 0 or NaN, |xl| <= 2^-23 |x| (softmax's rows; xl = 0 where x < -104).
+PK_VM_INLINE __m512 exp_lo(__m512 x, __m512 xl) {
+  __m512 h, l, e;
+  exp_parts<true>(_mm512_max_ps(x, f16(-104.0f)), h, l, e, xl);
+  return _mm512_scalef_ps(h, e);
+}
+
+// 1 / (dh + dl) = g (1 + eps2) for dh in [1, 2^30]: g from vrcp14ps (relative error < 2^-14),
+// eps = 1 - g (dh + dl) (the product's rounding error below 2^-38), eps2 = eps + eps^2 (error < 2^-42).
+PK_VM_INLINE void recip_pair(__m512 dh, __m512 dl, __m512& g, __m512& eps2) {
+  g = _mm512_rcp14_ps(dh);
+  __m512 eps = _mm512_fnmadd_ps(g, dh, f16(1.0f));
+  eps = _mm512_fnmadd_ps(g, dl, eps);
+  eps2 = _mm512_fmadd_ps(eps, eps, eps);
+}
+
+// tanh: |x| < 0.4 x + x^3 Q(x^2) (the scalar function's Q); else 1 - 2/(1 + E), E = exp(2|x|) as the
+// pair 2^e (h + l) (exact scaling, e <= 29), 2/(1 + E) = qh (1 + eps2), 1 - qh by Fast2Sum.
+PK_VM_INLINE __m512 tanh(__m512 x) {
+  const __m512 ax = _mm512_abs_ps(x);
+  const __m512 z = _mm512_mul_ps(ax, ax);
+  __m512 q = _mm512_fmadd_ps(z, f16(-0x1.efd194p-8f), f16(0x1.636e58p-6f));
+  q = _mm512_fmadd_ps(z, q, f16(-0x1.ba06e4p-5f));
+  q = _mm512_fmadd_ps(z, q, f16(0x1.1110f6p-3f));
+  q = _mm512_fmadd_ps(z, q, f16(-0x1.555556p-2f));
+  const __m512 tp = _mm512_fmadd_ps(_mm512_mul_ps(ax, z), q, ax);
+  __m512 h, l, e;
+  exp_parts(_mm512_add_ps(_mm512_min_ps(ax, f16(10.0f)), _mm512_min_ps(ax, f16(10.0f))), h, l, e);
+  const __m512 eh = _mm512_scalef_ps(h, e), el = _mm512_scalef_ps(l, e);  // exact
+  const __m512 dh = _mm512_add_ps(eh, f16(1.0f));
+  const __m512 dl = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(eh, dh), f16(1.0f)), el);  // eh >= 1 where used
+  __m512 g, eps2;
+  recip_pair(dh, dl, g, eps2);
+  const __m512 qh = _mm512_add_ps(g, g);
+  const __m512 ql = _mm512_mul_ps(qh, eps2);
+  const __m512 hh = _mm512_sub_ps(f16(1.0f), qh);
+  const __m512 ll = _mm512_sub_ps(_mm512_sub_ps(f16(1.0f), hh), qh);
+  const __m512 te = _mm512_add_ps(hh, _mm512_sub_ps(ll, ql));
+  const __m512 t = _mm512_mask_mov_ps(te, _mm512_cmp_ps_mask(ax, f16(0.4f), _CMP_LT_OQ), tp);
+  const __m512i sign = _mm512_set1_epi32(int32_t(0x80000000u));
+  const __m512i tb = _mm512_ternarylogic_epi32(sign, _mm512_castps_si512(x), _mm512_castps_si512(t), 0xca);  // sign ? x : t
+  return nan_to_canonical(x, _mm512_castsi512_ps(tb));
+}
+
+// sigmoid: E = exp(-|x|) = 2^e (h + l); 1/(1 + E) = g (1 + eps2); x >= 0: g (1 + eps2) rounded once;
+// x < 0: (h + l) g (1 + eps2) rounded once (the exact product error of h g), then scaled by 2^e
+// (rounded again only where subnormal). Never overflows.
+PK_VM_INLINE __m512 sigmoid(__m512 x) {
+  const __m512 na = _mm512_max_ps(_mm512_or_ps(x, f16(-0.0f)), f16(-104.0f));
+  __m512 h, l, e;
+  exp_parts(na, h, l, e);
+  const __m512 eh = _mm512_scalef_ps(h, e), el = _mm512_scalef_ps(l, e);
+  const __m512 dh = _mm512_add_ps(f16(1.0f), eh);
+  const __m512 dl = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(f16(1.0f), dh), eh), el);
+  __m512 g, eps2;
+  recip_pair(dh, dl, g, eps2);
+  const __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+  const __m512 nh = _mm512_mask_mov_ps(h, pos, f16(1.0f));
+  const __m512 nl = _mm512_maskz_mov_ps(__mmask16(~pos), l);
+  const __m512 ph = _mm512_mul_ps(nh, g);
+  const __m512 pe = _mm512_fmsub_ps(nh, g, ph);
+  const __m512 y = _mm512_add_ps(ph, _mm512_fmadd_ps(nl, g, _mm512_fmadd_ps(ph, eps2, pe)));
+  return nan_to_canonical(x, _mm512_scalef_ps(y, _mm512_maskz_mov_ps(__mmask16(~pos), e)));
+}
+
+// log: x = 2^k m, m in [sqrt(2)/2, sqrt(2)) (vgetmantps to [1, 2), halved from sqrt(2) on, with
+// vgetexpps's k), then the scalar function's f, s and compensated sum. Subnormal inputs need no
+// scaling (vgetexpps/vgetmantps take them). Special inputs by vfixupimmps: +-0 -> -inf, x < 0 and
+// -inf -> x86's default NaN (sign bit set), +inf -> +inf; NaN -> the canonical +NaN.
+PK_VM_INLINE __m512 log(__m512 x) {
+  const __m512 m1 = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+  const __mmask16 big = _mm512_cmp_ps_mask(m1, f16(0x1.6a09e6p+0f), _CMP_GE_OQ);
+  const __m512 m = _mm512_mask_mul_ps(m1, big, m1, f16(0.5f));
+  const __m512 kd = _mm512_mask_add_ps(_mm512_getexp_ps(x), big, _mm512_getexp_ps(x), f16(1.0f));
+  const __m512 f = _mm512_sub_ps(m, f16(1.0f));  // exact
+  const __m512 hf = _mm512_mul_ps(f16(0.5f), f);
+  const __m512 hfsq = _mm512_mul_ps(hf, f);
+  const __m512 ef = _mm512_fmsub_ps(hf, f, hfsq);  // f^2/2 = hfsq + ef
+  const __m512 s = _mm512_div_ps(f, _mm512_add_ps(f16(2.0f), f));
+  const __m512 z = _mm512_mul_ps(s, s);
+  const __m512 R = _mm512_mul_ps(
+      z, _mm512_fmadd_ps(z, _mm512_fmadd_ps(z, f16(0x1.2f039ep-2f), f16(0x1.997b86p-2f)), f16(0x1.55555cp-1f)));
+  const __m512 kh = _mm512_mul_ps(kd, f16(kLn2HiF));  // exact
+  const __m512 h1 = _mm512_add_ps(kh, f);
+  const __m512 l1 = _mm512_add_ps(_mm512_sub_ps(kh, h1), f);      // |kh| >= 0.69 > |f|, or kh = 0
+  const __m512 h2 = _mm512_sub_ps(h1, hfsq);
+  const __m512 l2 = _mm512_sub_ps(_mm512_sub_ps(h1, h2), hfsq);   // |h1| >= hfsq
+  const __m512 tail = _mm512_add_ps(_mm512_fmadd_ps(s, _mm512_add_ps(hfsq, R), _mm512_mul_ps(kd, f16(kLn2LoF))),
+                                    _mm512_sub_ps(_mm512_add_ps(l1, l2), ef));
+  const __m512 y = _mm512_add_ps(h2, tail);
+  // vfixupimmps responses per input class (4 bits each, class 0 = QNaN ... 7 = positive): zero -> -inf (4),
+  // -inf and negative -> QNaN indefinite (3), +inf -> +inf (5), the rest keep y (0).
+  const __m512 fx = _mm512_fixupimm_ps(y, x, _mm512_set1_epi32(0x03530400), 0);
+  return nan_to_canonical(x, fx);
+}
+
+}  // namespace avx512
+#endif
 
 }  // namespace vmath
 }  // namespace pk
