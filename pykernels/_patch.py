@@ -35,25 +35,59 @@ __all__ = ["numpy_is_patched", "patch_numpy", "patched_numpy", "unpatch_numpy"]
 
 def patch_numpy() -> None:
     """Replace NumPy's float32/float64 loops of add, subtract, multiply, maximum, minimum and matmul with
-    pykernels's (reference-counted: call :func:`unpatch_numpy` once per call). Thread-safe."""
+    pykernels's (reference-counted: call :func:`unpatch_numpy` once per call). Thread-safe.
+
+    >>> import numpy as np, pykernels as pk
+    >>> pk.patch_numpy()
+    >>> pk.numpy_is_patched()
+    True
+    >>> np.ones((2, 3), np.float32) @ np.ones((3, 2), np.float32)  # on pykernels's GEMM
+    array([[3., 3.],
+           [3., 3.]], dtype=float32)
+    >>> pk.unpatch_numpy()
+    >>> pk.numpy_is_patched()
+    False
+    """
     _core._patch_numpy()
 
 
 def unpatch_numpy() -> None:
     """Undo one :func:`patch_numpy`; the last one restores NumPy's own loops exactly.
-    Raises ValueError when NumPy is not patched."""
+    Raises ValueError when NumPy is not patched.
+
+    >>> import pykernels as pk
+    >>> pk.patch_numpy(); pk.patch_numpy()
+    >>> pk.unpatch_numpy(); pk.numpy_is_patched()  # one patch_numpy() still holds
+    True
+    >>> pk.unpatch_numpy(); pk.numpy_is_patched()
+    False
+    """
     _core._unpatch_numpy()
 
 
 def numpy_is_patched() -> bool:
-    """True while NumPy's loops are pykernels's (at least one :func:`patch_numpy` not undone)."""
+    """True while NumPy's loops are pykernels's (at least one :func:`patch_numpy` not undone).
+
+    >>> import pykernels as pk
+    >>> pk.numpy_is_patched()
+    False
+    """
     return bool(_core._numpy_is_patched())
 
 
 @contextlib.contextmanager
 def patched_numpy() -> Iterator[None]:
     """``with pykernels.patched_numpy(): ...`` runs the block with NumPy patched (nested and
-    concurrent uses are counted) and unpatches on exit, also on an exception."""
+    concurrent uses are counted) and unpatches on exit, also on an exception.
+
+    >>> import numpy as np, pykernels as pk
+    >>> a = np.arange(4.0)
+    >>> with pk.patched_numpy():
+    ...     print(pk.numpy_is_patched(), a + a)
+    True [0. 2. 4. 6.]
+    >>> pk.numpy_is_patched()
+    False
+    """
     patch_numpy()
     try:
         yield

@@ -143,6 +143,14 @@ def _output_cache() -> str:
 
 def show_config() -> None:
     """Print the version, compiler, OpenMP, threads, the SIMD path chosen and available, and the
-    CPU caches (from sysfs where it exists)."""
+    CPU caches (from sysfs where it exists).
+
+    >>> import pykernels as pk
+    >>> pk.show_config()  # doctest: +ELLIPSIS
+           pykernels: ...
+    ...
+         simd_active: ...
+    ...
+    """
     for k, v in config().items():
         print(f"{k:>16}: {v}")

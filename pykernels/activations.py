@@ -90,15 +90,28 @@ def softmax(x, axis=-1, out=None):
     """``exp(x - max) / sum(exp(x - max))`` along ``axis`` (default the last), float32 or float64.
 
     One fused kernel per block of rows (max, exp, sum, scale); float32 rows take x - max as an exact
-    float pair, exp in float32 (within 1 ULP), sums in float64; rows sum to 1 within a few ULPs. A row of large or -inf logits gives no NaN unless
-    every logit is -inf (or +inf, or NaN): then the row is NaN, as NumPy's formula gives. Results do
-    not depend on the thread count. 0-size arrays give 0-size results.
+    float pair, exp in float32 (within 1 ULP), sums in float64; rows sum to 1 within a few ULPs. A
+    row of large or -inf logits gives no NaN unless every logit is -inf (or +inf, or NaN): then the
+    row is NaN, as NumPy's formula gives. Results do not depend on the thread count. 0-size arrays
+    give 0-size results.
+
+    >>> import numpy as np, pykernels as pk
+    >>> pk.softmax(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]))
+    array([[0.09003057, 0.24472847, 0.66524096],
+           [0.33333333, 0.33333333, 0.33333333]])
+    >>> pk.softmax(np.array([1e30, 0.0, -np.inf], np.float32))  # no overflow, no NaN
+    array([1., 0., 0.], dtype=float32)
     """
     return _forward(x, axis, out, False, "softmax")
 
 
 def log_softmax(x, axis=-1, out=None):
-    """``x - max - log(sum(exp(x - max)))`` along ``axis``; see :func:`softmax`."""
+    """``x - max - log(sum(exp(x - max)))`` along ``axis``; see :func:`softmax`.
+
+    >>> import numpy as np, pykernels as pk
+    >>> pk.log_softmax(np.array([0.0, 0.0]))
+    array([-0.69314718, -0.69314718])
+    """
     return _forward(x, axis, out, True, "log_softmax")
 
 
@@ -119,10 +132,22 @@ def _backward(dy, y, axis, out, log, fn):
 
 def softmax_backward(dy, y, axis=-1, out=None):
     """Gradient of :func:`softmax` from its output ``y``: ``y * (dy - sum(dy * y, axis, keepdims=True))``
-    (row sums in float64)."""
+    (row sums in float64).
+
+    >>> import numpy as np, pykernels as pk
+    >>> y = pk.softmax(np.array([0.0, 0.0]))
+    >>> pk.softmax_backward(np.array([1.0, 0.0]), y)
+    array([ 0.25, -0.25])
+    """
     return _backward(dy, y, axis, out, False, "softmax_backward")
 
 
 def log_softmax_backward(dy, y, axis=-1, out=None):
-    """Gradient of :func:`log_softmax` from its output ``y``: ``dy - exp(y) * sum(dy, axis, keepdims=True)``."""
+    """Gradient of :func:`log_softmax` from its output ``y``: ``dy - exp(y) * sum(dy, axis, keepdims=True)``.
+
+    >>> import numpy as np, pykernels as pk
+    >>> y = pk.log_softmax(np.array([0.0, 0.0]))
+    >>> pk.log_softmax_backward(np.array([1.0, 0.0]), y)
+    array([ 0.5, -0.5])
+    """
     return _backward(dy, y, axis, out, True, "log_softmax_backward")

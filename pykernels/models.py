@@ -51,7 +51,16 @@ __all__ = ["History", "Sequential"]
 
 class History:
     """What ``fit`` returns: ``history`` (dict of per-epoch lists: loss, metrics, val_*), ``epoch``,
-    ``epoch_times`` (seconds per epoch, training only) and ``params`` (fit settings)."""
+    ``epoch_times`` (seconds per epoch, training only) and ``params`` (fit settings).
+
+    >>> import numpy as np, pykernels as pk
+    >>> from pykernels.layers import Dense
+    >>> model = pk.Sequential([Dense(2, activation="softmax")], seed=0)
+    >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    >>> h = model.fit(np.eye(2, dtype=np.float32), np.array([0, 1]), epochs=3, verbose=0)
+    >>> h.epoch, len(h.history["loss"]), len(h.epoch_times), h.params["epochs"]
+    ([0, 1, 2], 3, 3, 3)
+    """
 
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
@@ -147,6 +156,17 @@ class Sequential:
 
     ``backend="native"`` runs the C++ kernels, ``"numpy"`` the same model on :mod:`pykernels.reference`
     (for comparison). ``dtype`` float32 (default) or float64; ``seed`` fixes initialisation and shuffling.
+
+    >>> import numpy as np, pykernels as pk
+    >>> from pykernels.layers import Dense
+    >>> x, t = pk.datasets.spiral.load_data()
+    >>> model = pk.Sequential([Dense(10, activation="sigmoid"), Dense(3, activation="softmax")], seed=0)
+    >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> history = model.fit(x.astype(np.float32), t.argmax(axis=1), epochs=2, batch_size=30, verbose=0)
+    >>> sorted(history.history), history.epoch
+    (['accuracy', 'loss'], [0, 1])
+    >>> model.predict(x[:4].astype(np.float32)).shape
+    (4, 3)
     """
 
     def __init__(self, layers: Sequence[Layer] | None = None, *, backend: str = "native", dtype="float32",

@@ -75,6 +75,26 @@ class Trainer:
 
     Prints ``| epoch 1 |  iter 1 / 10 | time 0[s] | loss 1.10`` every ``eval_interval`` iterations
     (``eval_interval=None``: silent) and records the average loss in ``loss_list``; ``plot()`` draws it.
+    The model is the book's: ``params`` and ``grads`` lists, ``forward(x, t)`` returning the loss,
+    ``backward()``.
+
+    >>> import numpy as np, pykernels as pk
+    >>> from pykernels.layers import Affine, SoftmaxWithLoss
+    >>> class Net:
+    ...     def __init__(self):
+    ...         self.affine, self.loss = Affine(np.zeros((2, 3), "f"), np.zeros(3, "f")), SoftmaxWithLoss()
+    ...         self.params, self.grads = self.affine.params, self.affine.grads
+    ...     def forward(self, x, t):
+    ...         return self.loss.forward(self.affine.forward(x), t)
+    ...     def backward(self, dout=1):
+    ...         return self.affine.backward(self.loss.backward(dout))
+    >>> x, t = pk.datasets.spiral.load_data()
+    >>> trainer = pk.Trainer(Net(), "sgd", seed=0)
+    >>> trainer.fit(x.astype("f"), t, max_epoch=1, batch_size=30, eval_interval=5)  # doctest: +ELLIPSIS
+    | epoch 1 |  iter 1 / 10 | time ...[s] | loss 1.10
+    | epoch 1 |  iter 6 / 10 | time ...[s] | loss 1.10
+    >>> len(trainer.loss_list)
+    2
     """
 
     def __init__(self, model, optimizer="sgd", seed: int | None = None) -> None:

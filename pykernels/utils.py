@@ -1,4 +1,10 @@
-"""Small helpers: ``to_categorical`` (Keras) and a Keras-style progress bar."""
+"""Small helpers: ``to_categorical`` (Keras) and a Keras-style progress bar.
+
+>>> from pykernels.utils import to_categorical
+>>> to_categorical([1, 0], 2)
+array([[0., 1.],
+       [1., 0.]], dtype=float32)
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,12 @@
 """Datasets: ``mnist`` (the real MNIST, Keras layout) and ``spiral`` (DLFS2's toy data).
 
-Each submodule is imported on first use (``pykernels.datasets.mnist``).
+Each submodule is imported on first use (``pykernels.datasets.mnist``). ``mnist.load_data()``
+downloads the files once (then reads its cache); ``spiral`` is generated:
+
+>>> from pykernels import datasets
+>>> x, t = datasets.spiral.load_data()
+>>> x.shape, t.shape, t.sum(axis=0).tolist()
+((300, 2), (300, 3), [100, 100, 100])
 """
 
 import importlib as _importlib
