@@ -7,6 +7,7 @@ import pathlib
 import re
 import sys
 import types
+import warnings
 
 import pytest
 
@@ -27,8 +28,8 @@ def _public_objects():
 
 @pytest.mark.parametrize(("name", "obj"), list(_public_objects()), ids=lambda v: v if isinstance(v, str) else "")
 def test_docstring_examples(name, obj):
-    """Every example runs and prints what it shows. A public function or class without a docstring
-    fails; one whose docstring has no example is skipped, with its name in the reason."""
+    """Every example runs, without a warning, and prints what it shows. A public function or class
+    without a docstring fails; one whose docstring has no example is skipped, with its name in the reason."""
     assert obj.__doc__, f"{name} has no docstring"
     finder = doctest.DocTestFinder(recurse=False)
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
@@ -40,8 +41,10 @@ def test_docstring_examples(name, obj):
     tests = [t for t in finder.find(obj, name, globs=globs) if t.examples]
     if not tests:
         pytest.skip(f"{name}: no example in its docstring")
-    for test in tests:
-        runner.run(test)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning becomes the example's exception: a failure
+        for test in tests:
+            runner.run(test)
     assert runner.tries == sum(len(t.examples) for t in tests) > 0
     assert runner.failures == 0
 

@@ -346,7 +346,9 @@ void bind_elementwise(py::module_& m) {
   // where=, initial=) get fastcall.hpp's message naming them.
   def_fast(m, "sum", {"x", "axis", "keepdims"}, 1, "(x, axis=None, keepdims=False)",
            "Sum over the given axes (np.sum semantics, result dtype = x's dtype).\n\n"
-           "float32 accumulates in double, float64 sums pairwise; results do not depend on the thread count.\n",
+           "float32 accumulates in double, float64 sums pairwise; results do not depend on the thread count.\n\n"
+           ">>> import numpy as np, pykernels as pk\n>>> pk.sum(np.ones((2, 3), np.float32), axis=0)\n"
+           "array([2., 2., 2.], dtype=float32)\n>>> float(pk.sum(np.arange(6.0).reshape(2, 3)))\n15.0\n",
            [](const py::handle* a) { return sum_call(a[0], a[1], a[2]); }, {{"keepdims", py::bool_(false)}});
   m.def(
       "sum_to",
@@ -379,7 +381,9 @@ void bind_elementwise(py::module_& m) {
       py::arg("dout"), py::arg("x_shape"), py::arg("y_shape"),
       text_sig_doc("add_backward", "(dout, x_shape, y_shape)",
                    "Gradients (dx, dy) of z = x + y (broadcast): dout summed back to each operand's shape. Always "
-                   "new arrays.\n").c_str());
+                   "new arrays.\n\n>>> import numpy as np, pykernels as pk\n"
+                   ">>> dx, dy = pk.add_backward(np.ones((2, 3)), (2, 3), (3,))\n>>> dx.shape, dy\n"
+                   "((2, 3), array([2., 2., 2.]))\n").c_str());
 }
 
 }  // namespace pk::py_bind

@@ -60,7 +60,8 @@ void bind_runtime(py::module_& m) {
         "get_num_threads()\n--\n\nNumber of threads the kernels may use (1 in a child process created by fork()).\n\n"
         ">>> import pykernels as pk\n>>> with pk.threads(1):\n...     pk.get_num_threads()\n1\n");
   m.def("openmp_enabled", &openmp_enabled,
-        "openmp_enabled()\n--\n\nTrue when the extension was compiled with OpenMP.");
+        "openmp_enabled()\n--\n\nTrue when the extension was compiled with OpenMP (show_config() says which "
+        "version).\n\n>>> import pykernels as pk\n>>> pk.openmp_enabled() in (True, False)\nTrue\n");
   options.enable_function_signatures();
   m.def("_in_forked_child", &in_forked_child);
   m.def("_max_hw_threads", &max_hw_threads);

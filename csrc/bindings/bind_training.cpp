@@ -393,12 +393,24 @@ Source: keras/src/optimizers/rmsprop.py.
 ``m += (g - m)*(1-beta_1); v += (g**2 - v)*(1-beta_2); w -= m*alpha / (sqrt(v) + eps)`` with
 ``alpha = lr*sqrt(1-beta_2**t)/(1-beta_1**t)`` computed by the caller for step t (1-based).
 Source: keras/src/optimizers/adam.py.
+
+>>> import numpy as np, pykernels as pk
+>>> w, g, m, v = np.zeros(2), np.array([1.0, -1.0]), np.zeros(2), np.zeros(2)
+>>> pk.adam_update(w, g, m, v, alpha=0.1, epsilon=0.0)
+>>> m, v, w.round(4)
+(array([ 0.1, -0.1]), array([0.001, 0.001]), array([-0.3162,  0.3162]))
 )pbdoc");
   m.def("adagrad_update", &adagrad, py::arg("param"), py::arg("grad"), py::arg("accumulator"), py::kw_only(),
         py::arg("learning_rate") = 1e-3, py::arg("epsilon") = 1e-7,
         "adagrad_update(param, grad, accumulator, *, learning_rate=0.001, epsilon=1e-07)\n--\n\n" R"pbdoc(Keras Adagrad step, in place: ``acc += g**2; w -= lr*g / sqrt(acc + eps)``.
 
 Source: keras/src/optimizers/adagrad.py.
+
+>>> import numpy as np, pykernels as pk
+>>> w, g, acc = np.zeros(2), np.array([1.0, -1.0]), np.zeros(2)
+>>> pk.adagrad_update(w, g, acc, learning_rate=0.1, epsilon=0.0)
+>>> acc, w
+(array([1., 1.]), array([-0.1,  0.1]))
 )pbdoc");
 }
 
