@@ -94,7 +94,8 @@ def test_emulated_transcendental_matches_host(pair, op):
     old = _core._isa_active()
     _core._set_isa("generic")
     try:
-        want = np.asarray(getattr(pk, op)(x))
+        with np.errstate(all="ignore"):  # the inputs include log's x <= 0: NumPy's warnings
+            want = np.asarray(getattr(pk, op)(x))
     finally:
         _core._set_isa(old)
     assert got.dtype == want.dtype and got.shape == want.shape

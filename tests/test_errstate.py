@@ -15,6 +15,7 @@ from pykernels.reference import OPS as _ALL_OPS
 
 # The ops whose twin's flags are IEEE arithmetic or compares (bind_elementwise.cpp, reports_fp_errors):
 # add, subtract, multiply report; the compares and sign-bit ops report nothing, as NumPy's twins.
+# The vector-math ops (exp, log, tanh, sigmoid): tests/test_errstate_vmath.py.
 OPS = [op for op in _ALL_OPS
        if op.name in ("add", "subtract", "multiply", "maximum", "relu", "relu_backward", "negative", "absolute")]
 

@@ -276,14 +276,16 @@ py::array sum_to_view(const View& x, const std::vector<int64_t>& to, const char*
   return sum_masked(x, mask, to);
 }
 
-// Whether the op reports FP exceptions under np.errstate as its NumPy twin does: the IEEE
-// operations whose flags are exactly NumPy's. Not the comparisons (maximum, relu_backward's x > 0
-// raise "invalid" on a NaN in SIMD compares; NumPy clears that), nor the sign-bit ops (no flags),
-// nor the vector-math ops (exp, log, tanh, sigmoid: their polynomial steps raise flags NumPy's
-// do not, e.g. underflow in sigmoid's exp of a large negative x) until their flags are made NumPy's.
+// Whether the op reports FP exceptions under np.errstate as its NumPy twin does (Op::fp_report,
+// ops.hpp): the IEEE operations whose flags are exactly NumPy's (add, subtract, multiply), and the
+// vector-math ops (exp, log, tanh, sigmoid), whose polynomial and branch-free steps raise flags
+// NumPy's loops do not (underflow in sigmoid's exp of a large negative x): their loops replace those
+// by the flags the NumPy twin raises for the inputs (none for tanh and sigmoid). Not the comparisons
+// (maximum, relu_backward's x > 0 raise "invalid" on a NaN in SIMD compares; NumPy clears that),
+// nor the sign-bit ops (no flags).
 template <class Op>
 constexpr bool reports_fp_errors() {
-  return std::is_same_v<Op, ops::Add> || std::is_same_v<Op, ops::Subtract> || std::is_same_v<Op, ops::Multiply>;
+  return Op::fp_report != FpReport::kNone;
 }
 
 // The docstring of a registered op: its summary, its NumPy twin, its example.

@@ -40,6 +40,34 @@ struct OpList {
   static constexpr int size = int(sizeof...(Op));
 };
 
+// NumPy's floating-point error kinds (NPY_FPE_*), as the op registry's FpRange lists name them.
+namespace fpe {
+constexpr unsigned kDivideByZero = 1;
+constexpr unsigned kOverflow = 2;
+constexpr unsigned kUnderflow = 4;
+constexpr unsigned kInvalid = 8;
+}  // namespace fpe
+
+// Inputs for which an op's NumPy twin raises `flag` (fpe::): the values whose bit pattern b (with the
+// sign bit cleared if abs) has b - lo < count, as unsigned integers. A kFromInputs op lists them per
+// dtype (fp_ranges32 / fp_ranges64), and its loops test the inputs against them.
+template <class U>
+struct FpRange {
+  bool abs;
+  U lo, count;
+  unsigned flag;
+};
+
+// How an op's floating-point exception flags reach np.errstate (bindings/bind_elementwise.cpp):
+//   kNone        not reported: the NumPy twin reports none, and f's flags are not NumPy's (the SIMD
+//                compares of maximum raise "invalid" on a NaN) or there are none (sign-bit ops)
+//   kHardware    the flags f's IEEE operations raise are exactly the twin's (add, subtract, multiply)
+//   kFromInputs  f's own flags are not the twin's (the vector-math ops' polynomial and branch-free
+//                steps): the loops replace them by the flags the twin raises for the call's inputs,
+//                the op's fp_ranges32 / fp_ranges64 (cpu/elementwise_fp_loops.inc)
+//   kDiscarded   the twin reports nothing at all: the loops drop whatever f raised
+enum class FpReport { kNone, kHardware, kFromInputs, kDiscarded };
+
 namespace ops {
 
 // Defaults every op may override.
@@ -49,6 +77,7 @@ struct OpDefaults {
   // nullptr: f is bit-identical to `numpy`. Otherwise the op's accuracy statement for the docstring
   // (the transcendental ops: within 1 ULP of the exact result, not always NumPy's bits).
   static constexpr const char* accuracy = nullptr;
+  static constexpr FpReport fp_report = FpReport::kNone;
 };
 
 // ---- binary: out = f(a, b) with NumPy broadcasting ----------------------------------------------
@@ -58,6 +87,7 @@ struct BinaryOp : OpDefaults {
 };
 
 struct Add : BinaryOp {
+  static constexpr FpReport fp_report = FpReport::kHardware;
   static constexpr const char* name = "add";
   static constexpr const char* numpy = "np.add";
   static constexpr const char* summary = "Element-wise x1 + x2.";
@@ -69,6 +99,7 @@ struct Add : BinaryOp {
 };
 
 struct Subtract : BinaryOp {
+  static constexpr FpReport fp_report = FpReport::kHardware;
   static constexpr const char* name = "subtract";
   static constexpr const char* numpy = "np.subtract";
   static constexpr const char* summary = "Element-wise x1 - x2.";
@@ -80,6 +111,7 @@ struct Subtract : BinaryOp {
 };
 
 struct Multiply : BinaryOp {
+  static constexpr FpReport fp_report = FpReport::kHardware;
   static constexpr const char* name = "multiply";
   static constexpr const char* numpy = "np.multiply";
   static constexpr const char* summary = "Element-wise x1 * x2.";
@@ -226,18 +258,48 @@ constexpr const char* kTranscendentalAccuracy =
     "over the whole range; tests/test_activations.py), "
     "so values may differ from NumPy's in the last bit (NumPy's own loops are not correctly rounded either)";
 
+// Their floating-point warnings (np.errstate) are their NumPy twin's, whatever the vector code raised
+// on the way (FpReport::kFromInputs / kDiscarded). The flags each twin raises were measured with
+// NumPy 2.4 on x86-64 (its AVX2 / AVX-512 loops): all float32 inputs scanned in blocks, the float64
+// thresholds by bisection; tests/test_errstate_vmath.py compares with the NumPy it runs against.
+
 struct Exp : UnaryOp {
   static constexpr const char* name = "exp";
   static constexpr const char* numpy = "np.exp";
   static constexpr const char* summary =
       "Element-wise e**x. Overflows to +inf exactly where the correctly rounded result does (float32: x >= "
       "88.72283935546875), subnormal results are rounded once; a NaN input gives NumPy's NaN (float32: the "
-      "canonical +NaN, float64: x quieted).";
+      "canonical +NaN, float64: x quieted).\n"
+      "Warns as np.exp does: overflow for finite x whose result overflows (float32 x >= 88.72283935546875, "
+      "float64 x > 709.782712893384), underflow for finite x whose result is below the smallest normal "
+      "number (float32 x <= -87.3365478515625, float64 x < -708.3964185322641; np.exp misses it for a few "
+      "of these x, whose tiny result its last scaling happens to give exactly) and, for float32, for a "
+      "subnormal x (NumPy's loops multiply x by log2(e) first), invalid for a float32 signalling NaN; "
+      "nothing for +-inf or a quiet NaN.";
   static constexpr const char* accuracy = kTranscendentalAccuracy;
+  static constexpr FpReport fp_report = FpReport::kFromInputs;
+  // np.exp's flags. Overflow and underflow where the exact result rounds above the largest finite
+  // number or below the smallest normal one; NumPy's loops miss the underflow for a few x whose tiny
+  // result their final scaling happens to give exactly (it is never exact), pykernels reports it for
+  // all. float32's underflow for a subnormal x comes from NumPy's x * log2(e) (a float32 multiply)
+  // falling below 2^-126: for |x| up to the bit pattern 0x58b90b.
+  static constexpr FpRange<uint32_t> fp_ranges32[] = {
+      {false, 0x42b17218u, 0x7f800000u - 0x42b17218u, fpe::kOverflow},   // [88.72283935546875, +inf)
+      {false, 0xc2aeac50u, 0xff800000u - 0xc2aeac50u, fpe::kUnderflow},  // (-inf, -87.3365478515625]
+      {true, 1u, 0x58b90bu, fpe::kUnderflow},                            // subnormal, |x| log2(e) < 2^-126
+      {true, 0x7f800001u, 0x3fffffu, fpe::kInvalid}};                    // signalling NaN
+  static constexpr FpRange<uint64_t> fp_ranges64[] = {
+      // from the least x whose exp overflows, 0x1.62e42fefa39f0p+9, to +inf (excluded)
+      {false, 0x40862e42fefa39f0ull, 0x7ff0000000000000ull - 0x40862e42fefa39f0ull, fpe::kOverflow},
+      // from the x < 0 nearest 0 whose exp is below DBL_MIN, -0x1.6232bdd7abcd3p+9, to -inf (excluded)
+      {false, 0xc086232bdd7abcd3ull, 0xfff0000000000000ull - 0xc086232bdd7abcd3ull, fpe::kUnderflow}};
   static constexpr const char* example =
       ">>> import numpy as np, pykernels as pk\n"
-      ">>> pk.exp(np.float32([0.0, 1.0, -np.inf, 100.0]))\n"
-      "array([1.       , 2.7182817, 0.       ,       inf], dtype=float32)\n";
+      ">>> pk.exp(np.float32([0.0, 1.0, -np.inf]))\n"
+      "array([1.       , 2.7182817, 0.       ], dtype=float32)\n"
+      ">>> with np.errstate(over=\"ignore\"):  # as np.exp, else RuntimeWarning: overflow encountered in exp\n"
+      "...     pk.exp(np.float32([100.0]))\n"
+      "array([inf], dtype=float32)\n";
   template <class T> PK_HD PK_OP_INLINE static T f(T x) {
 #if defined(__CUDA_ARCH__)
     return ::exp(x);
@@ -252,12 +314,28 @@ struct Log : UnaryOp {
   static constexpr const char* numpy = "np.log";
   static constexpr const char* summary =
       "Element-wise natural logarithm. log(+-0) = -inf, log(x < 0) = NaN with the sign bit set (x86's "
-      "default NaN, as NumPy), log(+inf) = +inf; no floating-point warnings are raised.";
+      "default NaN, as NumPy), log(+inf) = +inf.\n"
+      "Warns as np.log does: divide by zero for +-0, invalid for x < 0 (-inf included) and a signalling "
+      "NaN; nothing for a quiet NaN or a subnormal x.";
   static constexpr const char* accuracy = kTranscendentalAccuracy;
+  static constexpr FpReport fp_report = FpReport::kFromInputs;
+  // np.log's flags: divide by zero for +-0; invalid for x < 0 (-inf included, -0 not) and for a
+  // signalling NaN (quiet bit clear) of either sign.
+  static constexpr FpRange<uint32_t> fp_ranges32[] = {
+      {true, 0u, 1u, fpe::kDivideByZero},
+      {false, 0x80000001u, 0xff800000u - 0x80000000u, fpe::kInvalid},  // [-smallest subnormal, -inf]
+      {true, 0x7f800001u, 0x3fffffu, fpe::kInvalid}};
+  static constexpr FpRange<uint64_t> fp_ranges64[] = {
+      {true, 0u, 1u, fpe::kDivideByZero},
+      {false, 0x8000000000000001ull, 0xfff0000000000000ull - 0x8000000000000000ull, fpe::kInvalid},
+      {true, 0x7ff0000000000001ull, 0x7ffffffffffffull, fpe::kInvalid}};
   static constexpr const char* example =
       ">>> import numpy as np, pykernels as pk\n"
-      ">>> pk.log(np.float64([1.0, np.e, 0.0, -1.0]))\n"
-      "array([  0.,   1., -inf,  nan])\n";
+      ">>> pk.log(np.float64([1.0, np.e]))\n"
+      "array([0., 1.])\n"
+      ">>> with np.errstate(divide=\"ignore\", invalid=\"ignore\"):  # as np.log\n"
+      "...     pk.log(np.float64([0.0, -1.0]))\n"
+      "array([-inf,  nan])\n";
   template <class T> PK_HD PK_OP_INLINE static T f(T x) {
 #if defined(__CUDA_ARCH__)
     return ::log(x);
@@ -271,8 +349,10 @@ struct Tanh : UnaryOp {
   static constexpr const char* name = "tanh";
   static constexpr const char* numpy = "np.tanh";
   static constexpr const char* summary =
-      "Element-wise hyperbolic tangent; tanh(-0.0) = -0.0, +-1 from |x| >= 9.01 (float32) / 19.06 (float64).";
+      "Element-wise hyperbolic tangent; tanh(-0.0) = -0.0, +-1 from |x| >= 9.01 (float32) / 19.06 (float64).\n"
+      "Never warns, as np.tanh (no input of either dtype, subnormals and NaNs included, raises a flag there).";
   static constexpr const char* accuracy = kTranscendentalAccuracy;
+  static constexpr FpReport fp_report = FpReport::kDiscarded;
   static constexpr const char* example =
       ">>> import numpy as np, pykernels as pk\n"
       ">>> pk.tanh(np.float32([-20.0, 0.5, 0.0]))\n"
@@ -288,13 +368,19 @@ struct Tanh : UnaryOp {
 
 // sigmoid(x) = 1/(1 + exp(-x)) computed stably (exp(x)/(1 + exp(x)) for x < 0): no overflow, no
 // warning, subnormal results for x < -87.3 (float32) rounded once instead of NumPy's formula's 0.
+// No NumPy ufunc: it warns as scipy.special.expit does, never. A result in [0, 1] that saturates to
+// 0 or 1, or is subnormal on the way to 0, is the function's value, not an error; the formula's
+// "overflow encountered in exp" for x < -88.7 is an artefact of the formula.
 struct Sigmoid : UnaryOp {
   static constexpr const char* name = "sigmoid";
   static constexpr const char* numpy = "1 / (1 + np.exp(-x))";
   static constexpr const char* summary =
       "Element-wise logistic sigmoid 1 / (1 + exp(-x)), stable for large |x| (no overflow; exact limits "
-      "0 and 1).";
+      "0 and 1).\n"
+      "Never warns, as scipy.special.expit: no overflow (where 1 / (1 + np.exp(-x)) warns for x < -88.7 in "
+      "float32), and no underflow either where the result is subnormal or 0.";
   static constexpr const char* accuracy = kTranscendentalAccuracy;
+  static constexpr FpReport fp_report = FpReport::kDiscarded;
   static constexpr const char* example =
       ">>> import numpy as np, pykernels as pk\n"
       ">>> pk.sigmoid(np.float32([-1000.0, 0.0, 2.0]))\n"
