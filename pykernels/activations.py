@@ -1,6 +1,6 @@
 """softmax / log_softmax along any axis and their backward passes, on the C++ row kernels.
 
-The row kernels (csrc/cpu/elementwise_loops.inc: softmax_rows) take C-contiguous rows; this module moves
+The row kernels (csrc/cpu/softmax_rows.inc: softmax_rows) take C-contiguous rows; this module moves
 ``axis`` last (a copy only when the rows are not already contiguous), checks dtypes and ``out=``, and
 writes the result back. Element-wise activations (exp, log, tanh, sigmoid and the sigmoid/tanh
 backward passes) are registry ops in :mod:`pykernels._core`.
