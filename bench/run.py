@@ -300,8 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results, plots = os.path.join(out_dir, "RESULTS.md"), out_dir
     res = summary.build(data, plots)
-    with open(results, "w") as f:
-        f.write(summary.results_markdown(res, data, results))
+    summary.write_results(results, summary.results_markdown(res, data, results))
     printer.say(summary.console_text(res, os.path.relpath(results)))
     return 0
 

@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -574,6 +575,20 @@ def results_markdown(res: dict, data: dict, results_path: str) -> str:
     return "\n".join(out)
 
 
+def write_results(path: str, text: str) -> None:
+    """Writes RESULTS.md, keeping the sections other scripts add to it (train_books.py,
+    train_mnist.py: <!-- BEGIN name --> ... <!-- END name -->, each with its own command and machine
+    line) instead of dropping them."""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+        for m in re.finditer(r"<!-- BEGIN (\S+) -->.*?<!-- END \1 -->", old, flags=re.S):
+            if m.group(0) not in text:
+                text = text.rstrip("\n") + "\n\n" + m.group(0) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("dir", help="a directory kept with `bench/run.py --keep DIR`")
@@ -584,8 +599,7 @@ def main(argv=None) -> int:
     data = load_dir(args.dir)
     res = build(data, args.plots if args.write else None)
     if args.write:
-        with open(args.results, "w") as f:
-            f.write(results_markdown(res, data, args.results))
+        write_results(args.results, results_markdown(res, data, args.results))
     print(console_text(res, args.results if args.write else "(not written; add --write)"))
     return 0
 

@@ -128,6 +128,19 @@ def test_results_markdown_and_plots(tmp_path):
     assert len(lines) < 300
 
 
+def test_write_results_keeps_the_appended_sections(tmp_path):
+    """Regenerating RESULTS.md keeps what train_books.py / train_mnist.py added (marked sections),
+    replaces everything else, and adds nothing twice."""
+    results = tmp_path / "RESULTS.md"
+    block = "<!-- BEGIN train_books -->\nthe books' table\n<!-- END train_books -->"
+    results.write_text(f"# Benchmark results\nold figures\n\n{block}\n")
+    summary.write_results(str(results), "# Benchmark results\nnew figures\n")
+    text = results.read_text()
+    assert "old figures" not in text and "new figures" in text and text.count(block) == 1
+    summary.write_results(str(results), text)
+    assert results.read_text().count(block) == 1
+
+
 def test_run_py_cpu_accounting():
     import run
 
