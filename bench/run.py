@@ -7,7 +7,7 @@ check that nothing else was running, and say what it found.
     python bench/run.py --full --repeat 3 --write   # what bench/RESULTS.md holds: median of 3 runs
     python bench/run.py --busy-cores 1               # the same under load: one busy process kept running
 
-It prints one line per benchmark (suite, case, time left), checks the machine before, between and
+It prints one line per benchmark (suite, case, time left in the suite and in the whole run), checks the machine before, between and
 after the suites (load average, FMA and STREAM probes, the CPU time other processes took) and ends
 with a verdict per family: median speed-up over NumPy and PyTorch, and the share of this machine's
 measured limits (STREAM bandwidth, FMA peak) reached. Tables, plots (PNG, needs matplotlib) and the
@@ -26,6 +26,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -199,7 +200,59 @@ class _Printer:
         print(line, flush=True)
 
 
-def run_suite(printer: _Printer, label: str, args: list[str], json_path: str, log_path: str, extra_env: dict) -> None:
+def _mmss(seconds: float) -> str:
+    s = max(0, int(seconds))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class _RunEta:
+    """The time left for the whole run: the mean time per benchmark so far times the benchmarks
+    left in this suite and in the suites after it (counted by pytest --collect-only before the first
+    suite starts). The suites' own lines give the time left in the suite alone."""
+
+    def __init__(self, totals: list[int]) -> None:
+        self.totals = totals  # benchmarks per suite run, in order
+        self.suite = 0  # the suite running
+        self.t0: float | None = None
+        self.done_before = 0  # benchmarks of the suites already finished
+
+    def start_suite(self, k: int) -> None:
+        self.suite = k
+        self.done_before = sum(self.totals[:k])
+        if self.t0 is None:
+            self.t0 = time.perf_counter()
+
+    def left(self, done_in_suite: int, now: float | None = None) -> float | None:
+        done = self.done_before + done_in_suite
+        if self.t0 is None or done == 0:
+            return None
+        now = time.perf_counter() if now is None else now
+        return (now - self.t0) / done * (sum(self.totals) - done)
+
+
+_PROGRESS = re.compile(r"^\[\s*(\d+)/(\d+)\] (\d+:\d\d) left  ")
+
+
+def progress_text(label: str, line: str, run_left: float | None) -> str:
+    """One progress line: the suite's label, then the suite's own line (bench/conftest.py's
+    ``[ 12/150] 0:14 left  name  0.41 s``) with the whole run's time left added to its estimate."""
+    if run_left is not None:
+        line = _PROGRESS.sub(lambda m: f"[{m.group(1)}/{m.group(2)}] {m.group(3)} left in the suite, "
+                                       f"{_mmss(run_left)} in all  ", line, count=1)
+    return f"{label} {line}"
+
+
+def collect_count(args: list[str], extra_env: dict) -> int:
+    """How many benchmarks pytest would run with these arguments (--collect-only)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env.update(extra_env)
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+                         cwd=HERE, env=env, capture_output=True, text=True).stdout
+    return sum(1 for line in out.splitlines() if "::" in line)
+
+
+def run_suite(printer: _Printer, label: str, args: list[str], json_path: str, log_path: str, extra_env: dict,
+              eta: _RunEta | None = None) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     env.update(extra_env)
     r, w = os.pipe()
@@ -214,7 +267,9 @@ def run_suite(printer: _Printer, label: str, args: list[str], json_path: str, lo
     def reader():
         with os.fdopen(r, "r", errors="replace") as f:
             for line in f:
-                printer.progress(f"{label} {line.rstrip()}")
+                m = _PROGRESS.match(line)
+                run_left = eta.left(int(m.group(1))) if eta is not None and m else None
+                printer.progress(progress_text(label, line.rstrip(), run_left))
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
@@ -309,17 +364,21 @@ def _suites(printer, run, cfg, args, out_dir, threads, stream_mod, summary) -> N
     printer.say(f"STREAM-style bandwidth ({', '.join(f'{m} MB' for m in cfg['stream_mb'])} arrays) ...")
     run["stream"] = stream_mod.measure(threads=threads, sizes_mb=cfg["stream_mb"], reps=5 if run["mode"] == "quick" else 10)
 
+    suite_args = {name: [file, *{"elementwise": cfg["ew"], "dot": cfg["dot"], "train": []}[name], *cfg["timing"]]
+                  for name, file in SUITES}
+    counts = {name: collect_count(a, cfg["env"]) for name, a in suite_args.items()}
+    eta = _RunEta([counts[name] for _ in range(args.repeat) for name, _ in SUITES])
     c0 = cpu_times()
     n_suites = len(SUITES) * args.repeat
     k = 0
     for i in range(args.repeat):
         for name, file in SUITES:
+            eta.start_suite(k)
             k += 1
-            opts = {"elementwise": cfg["ew"], "dot": cfg["dot"], "train": []}[name]
             label = f"suite {k}/{n_suites} {name}"
             s0 = cpu_times()
-            run_suite(printer, label, [file, *opts, *cfg["timing"]], os.path.join(out_dir, f"{name}-{i + 1}.json"),
-                      os.path.join(out_dir, f"{name}-{i + 1}.log"), cfg["env"])
+            run_suite(printer, label, suite_args[name], os.path.join(out_dir, f"{name}-{i + 1}.json"),
+                      os.path.join(out_dir, f"{name}-{i + 1}.log"), cfg["env"], eta)
             d = cpu_delta(s0, cpu_times())
             run["probes"].append(probe(threads))
             msg = f"{label} done in {d['wall']:.0f} s; check: {_probe_line(run['probes'][-1])}"

@@ -285,6 +285,19 @@ def _plt():
 COLORS = {"numpy": "#1f77b4", "torch": "#d62728"}
 
 
+def _speedup_ticks(ax) -> None:
+    """Plain "0.5x, 1x, 2x, 5x" labels on a log speed-up axis (instead of matplotlib's 6x10^0 minor
+    labels), only the ticks inside the data's range."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    lo, hi = ax.get_ylim()
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if lo <= t <= hi]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_summary(fam: list[dict], recs: list[dict], path: str, title: str, disturbed: bool) -> str:
     """Bars: median speed-up per family over NumPy and PyTorch; dots: each case."""
     plt = _plt()
@@ -311,8 +324,9 @@ def plot_summary(fam: list[dict], recs: list[dict], path: str, title: str, distu
     ax.set_yscale("log")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names)
-    ax.set_ylabel("speed-up of pykernels (x, log scale; > 1 = faster)")
-    ax.set_title(title + ("\n(DISTURBED RUN: another process shared the cores)" if disturbed else ""))
+    ax.set_ylabel("speed-up of pykernels (log scale; > 1x = faster)")
+    _speedup_ticks(ax)
+    ax.set_title(title + ("\n(DISTURBED RUN: see the run's checks in RESULTS.md)" if disturbed else ""))
     ax.legend(loc="best")
     ax.grid(axis="y", which="both", alpha=0.3)
     fig.savefig(path)
@@ -345,9 +359,11 @@ def plot_elementwise(recs: list[dict], path: str, title: str, disturbed: bool) -
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("elements per array")
-    ax.set_ylabel("speed-up of pykernels (x, log scale)")
+    ax.set_ylabel("speed-up of pykernels (log scale; > 1x = faster)")
+    _speedup_ticks(ax)
     ax.set_title(title + ("\n(DISTURBED RUN)" if disturbed else ""))
-    ax.legend(fontsize=9, ncol=2, loc="best")
+    # beside the axes, not over the lines
+    ax.legend(fontsize=9, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(which="both", alpha=0.3)
     fig.savefig(path)
     plt.close(fig)

@@ -94,9 +94,9 @@ def _mnist(args: argparse.Namespace) -> int:
         return 1
     # The book's preprocessing: flatten to 784 and scale to [0, 1] (float32).
     # (in place, so no second float32 copy of the training set is ever alive: the same values)
-    x_train = x_train.reshape((60000, 28 * 28)).astype("float32")
+    x_train = x_train.reshape((-1, 28 * 28)).astype("float32")
     x_train /= 255
-    x_test = x_test.reshape((10000, 28 * 28)).astype("float32")
+    x_test = x_test.reshape((-1, 28 * 28)).astype("float32")
     x_test /= 255
 
     model = Sequential([Dense(512, activation="relu"), Dense(10, activation="softmax")],

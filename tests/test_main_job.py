@@ -141,6 +141,62 @@ def test_write_results_keeps_the_appended_sections(tmp_path):
     assert results.read_text().count(block) == 1
 
 
+def test_progress_lines_give_the_time_left_in_all():
+    """run.py's progress line: the suite's label, bench/conftest.py's line, and the whole run's time
+    left (the mean per benchmark so far times the benchmarks left in this and the later suites)."""
+    import run
+
+    eta = run._RunEta([10, 5, 5])
+    eta.start_suite(0)
+    t0 = eta.t0
+    assert eta.left(0) is None  # nothing timed yet
+    assert eta.left(5, now=t0 + 10) == pytest.approx(10 / 5 * 15)
+    eta.start_suite(1)
+    assert eta.left(2, now=t0 + 24) == pytest.approx(24 / 12 * 8)
+    line = "[ 7/150] 1:40 left  bench_dot.py::test_dot[square256-numpy-1]  0.41 s"
+    text = run.progress_text("suite 2/3 dot", line, 155.0)
+    assert text == "suite 2/3 dot [7/150] 1:40 left in the suite, 2:35 in all  bench_dot.py::test_dot[square256-numpy-1]  0.41 s"
+    assert run.progress_text("suite 2/3 dot", line, None) == "suite 2/3 dot " + line
+    assert run.progress_text("s", "[0/3] collected 3 benchmarks", 1.0) == "s [0/3] collected 3 benchmarks"
+
+
+def test_collect_count_counts_the_benchmarks_a_suite_runs():
+    import run
+
+    args = ["bench_elementwise.py", "--bench-sizes=1000", "-k", "relu and f32 and numpy"]
+    n = run.collect_count(args, {})
+    assert n >= 2
+    assert run.collect_count(args[:-1] + ["no_such_case"], {}) == 0
+
+
+def test_mnist_cli_trains_and_plots(tmp_path, monkeypatch, capsys):
+    """`pykernels mnist --plot`, end to end on a small stand-in for MNIST (the real one is a download):
+    it trains, evaluates, prints the figures and writes the PNG of its History."""
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    from pykernels.__main__ import main
+    from pykernels.datasets import mnist
+
+    rng = np.random.default_rng(0)
+    y_train, y_test = rng.integers(0, 10, 512).astype(np.uint8), rng.integers(0, 10, 128).astype(np.uint8)
+    # images that give their label away (a bright row per class), so that training must learn
+    def images(y):
+        x = rng.integers(0, 40, (len(y), 28, 28)).astype(np.uint8)
+        x[np.arange(len(y)), 2 * y + 4, :] = 255
+        return x
+
+    data = (images(y_train), y_train), (images(y_test), y_test)
+    monkeypatch.setattr(mnist, "load_data", lambda *a, **k: data)
+    png = tmp_path / "history.png"
+    assert main(["mnist", "--epochs", "3", "--batch-size", "64", "--threads", "1", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"plot: {png}" in out and "time per epoch" in out
+    acc = float(out.split("test_acc: ")[1].split()[0])
+    assert acc > 0.9  # the bright row is learnt: the run trained the model it reports on
+
+
 def test_run_py_cpu_accounting():
     import run
 
