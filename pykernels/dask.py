@@ -19,10 +19,16 @@ wrapped as one-chunk Dask arrays and the result is a lazy Dask array: nothing is
 reference and run on the threaded, multiprocessing and distributed schedulers.
 
 * Element-wise: ``add subtract multiply maximum minimum relu relu_backward exp log tanh sigmoid
-  negative abs absolute``, whichever of them the installed pykernels has (looked up when this module
-  is imported). NumPy broadcasting between arrays of any chunking: the chunks are unified as
-  ``da.add`` unifies them (a rechunk where they differ). Results are bit-identical to the kernel, and
-  so to NumPy, on the computed array: an element-wise op does not depend on the chunking.
+  sigmoid_backward tanh_backward negative abs absolute``, whichever of them the installed pykernels
+  has (looked up when this module is imported). NumPy broadcasting between arrays of any chunking:
+  the chunks are unified as ``da.add`` unifies them (a rechunk where they differ). Results are
+  bit-identical to the kernel, and so to NumPy, on the computed array: an element-wise op does not
+  depend on the chunking.
+* Row-wise: ``softmax(x, axis=-1)``, ``log_softmax(x, axis=-1)``, ``softmax_backward(dy, y, axis=-1)``
+  and ``log_softmax_backward(dy, y, axis=-1)``. The kernel needs every row (the 1-d slices along
+  ``axis``) whole in one block, so an ``axis`` split across chunks is rechunked to one chunk first,
+  as ``da.apply_along_axis`` does (the other axes keep their chunks; ``dy`` and ``y`` are unified).
+  Each row is then computed by the same kernel as on the whole array: bit-identical results.
 * ``dense(x, W, b=None, activation=None)``: ``x`` (M, K) is split by rows; ``W`` and ``b`` are each one
   block (rechunked to one if chunked) that every task reads (one copy per worker under
   ``distributed``). ``x`` chunked along K is first rechunked to whole rows (the relu cannot be
@@ -45,7 +51,8 @@ reference and run on the threaded, multiprocessing and distributed schedulers.
 Errors are raised while the graph is built, before any work is sent: a non-float dtype
 (``TypeError``, the kernel's words), shapes that do not broadcast or align (``ValueError``, NumPy's
 words), chunk sizes that are unknown (``nan``, e.g. after boolean indexing) where chunks must be
-aligned (``ValueError``: call ``.compute_chunk_sizes()`` first), an unknown activation, a bad axis.
+aligned or rows rechunked whole (``ValueError``: call ``.compute_chunk_sizes()`` first), an unknown
+activation, a bad axis.
 """
 
 from __future__ import annotations
@@ -81,6 +88,8 @@ _ELEMENTWISE = {
     "maximum": ("x1", "x2"),
     "minimum": ("x1", "x2"),
     "relu_backward": ("dout", "x"),
+    "sigmoid_backward": ("dy", "y"),
+    "tanh_backward": ("dy", "y"),
     "relu": ("x",),
     "exp": ("x",),
     "log": ("x",),
@@ -222,12 +231,113 @@ def _make_elementwise(name: str, argnames):
     return func
 
 
-__all__ = ["PykernelsPlugin", "dense", "dot", "matmul", "sum", "sum_to"]
+__all__ = ["PykernelsPlugin", "dense", "dot", "log_softmax", "log_softmax_backward", "matmul", "softmax",
+           "softmax_backward", "sum", "sum_to"]
 for _name, _argnames in _ELEMENTWISE.items():
     if callable(getattr(_pk, _name, None)):
         globals()[_name] = _make_elementwise(_name, _argnames)
         __all__.append(_name)
 del _name, _argnames
+
+
+# ---- row-wise: softmax, log_softmax and their backward passes -----------------------------------
+def _chunk_softmax(x, axis=-1):
+    """One Dask task: ``pykernels.softmax`` on a block of whole rows."""
+    return _pk.softmax(x, axis)
+
+
+def _chunk_log_softmax(x, axis=-1):
+    """One Dask task: ``pykernels.log_softmax`` on a block of whole rows."""
+    return _pk.log_softmax(x, axis)
+
+
+def _chunk_softmax_backward(dy, y, axis=-1):
+    """One Dask task: ``pykernels.softmax_backward`` on blocks of whole rows."""
+    return _pk.softmax_backward(dy, y, axis)
+
+
+def _chunk_log_softmax_backward(dy, y, axis=-1):
+    """One Dask task: ``pykernels.log_softmax_backward`` on blocks of whole rows."""
+    return _pk.log_softmax_backward(dy, y, axis)
+
+
+def _whole_rows(fname: str, a, argname: str, axis: int):
+    """``a`` with ``axis`` in one chunk (a rechunk where it spans several), as ``da.apply_along_axis``
+    does: a row kernel needs every row whole in one block."""
+    if a.numblocks[axis] == 1:
+        return a
+    if any(np.isnan(c) for c in a.chunks[axis]):
+        raise ValueError(
+            f"pykernels.dask.{fname}: argument {argname!r} has unknown chunk sizes (nan) along axis {axis}, so its "
+            "rows cannot be rechunked whole; call .compute_chunk_sizes() on it first"
+        )
+    return a.rechunk({axis: -1})
+
+
+def _rowwise(fname: str, chunk_fn, names, args, axis):
+    kernel = getattr(_pk, fname)
+    if not any(_is_dask(a) for a in args):
+        return kernel(*args, axis)
+    if len(args) == 1:
+        # one operand: nothing to align, so unknown chunks matter only along the rows (_whole_rows)
+        _check_dtype(fname, args[0], names[0])
+        ops = [args[0]]
+    else:
+        ops = [_as_dask_operand(fname, a, n, arrays_only=True) for a, n in zip(args, names)]
+        if ops[0].shape != ops[1].shape:
+            raise ValueError(f"pykernels.dask.{fname}: {names[0]} has shape {_shape_str(ops[0].shape)}, "
+                             f"{names[1]} has {_shape_str(ops[1].shape)}")
+    ndim = ops[0].ndim
+    # the dimension, axis and dtype checks and the result dtype from the kernel itself, on empty blocks
+    meta = kernel(*(_meta(a.dtype, ndim) for a in ops), axis)
+    ax = int(axis) % ndim
+    ops = [_whole_rows(fname, a, n, ax) for a, n in zip(ops, names)]
+    ind = tuple(range(ndim))
+    pairs = [x for a in ops for x in (a, ind)]
+    return da.blockwise(
+        chunk_fn, ind, *pairs,
+        name=f"pykernels-{fname}-" + tokenize(fname, *ops, ax),
+        axis=ax, dtype=meta.dtype, meta=meta, align_arrays=True,
+    )
+
+
+def softmax(x, axis=-1):
+    """``pykernels.softmax(x, axis)`` on a Dask array: the kernel on every block of whole rows.
+
+    A row kernel needs each row (the 1-d slices along ``axis``) in one block, so where ``axis``
+    spans several chunks it is first rechunked to one chunk, as ``da.apply_along_axis`` does (the
+    other axes keep their chunks); each row is then computed by the same kernel as on the whole
+    array, so the result equals ``pykernels.softmax`` bit for bit. A NumPy ``x`` goes straight to
+    the kernel.
+
+    >>> import dask.array as da, numpy as np, pykernels.dask as pkd
+    >>> x = da.from_array(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]), chunks=(1, 2))  # rows cut
+    >>> y = pkd.softmax(x)
+    >>> y.chunks                                       # rows whole: one chunk along the last axis
+    ((1, 1), (3,))
+    >>> y.compute()
+    array([[0.09003057, 0.24472847, 0.66524096],
+           [0.33333333, 0.33333333, 0.33333333]])
+    """
+    return _rowwise("softmax", _chunk_softmax, ("x",), (x,), axis)
+
+
+def log_softmax(x, axis=-1):
+    """``pykernels.log_softmax(x, axis)`` on a Dask array, with whole rows per block as
+    :func:`softmax` (``axis`` rechunked to one chunk where it spans several)."""
+    return _rowwise("log_softmax", _chunk_log_softmax, ("x",), (x,), axis)
+
+
+def softmax_backward(dy, y, axis=-1):
+    """``pykernels.softmax_backward(dy, y, axis)`` on Dask arrays of the same shape: their chunks
+    unified, ``axis`` rechunked to one chunk where it spans several (whole rows, as :func:`softmax`)."""
+    return _rowwise("softmax_backward", _chunk_softmax_backward, ("dy", "y"), (dy, y), axis)
+
+
+def log_softmax_backward(dy, y, axis=-1):
+    """``pykernels.log_softmax_backward(dy, y, axis)`` on Dask arrays of the same shape, with whole
+    rows per block as :func:`softmax_backward`."""
+    return _rowwise("log_softmax_backward", _chunk_log_softmax_backward, ("dy", "y"), (dy, y), axis)
 
 
 # ---- dense --------------------------------------------------------------------------------------
@@ -412,17 +522,19 @@ def _make_plugin_class():
         worker counts the workers present when it starts; workers started later do not re-tune the
         earlier ones (register the plugin after the cluster is up, or pass ``threads=``).
 
-        ``threads=n`` sets exactly ``n`` threads. ``patch_numpy=True`` also calls
-        ``pykernels.patch_numpy()`` on each worker so that Dask's own array code (``da.matmul``,
-        ``x + y``) runs on the kernels; pykernels versions without ``patch_numpy`` raise
-        ``NotImplementedError`` at the plugin's setup (``client.register_plugin`` re-raises it), so
-        the default is ``False``. ``teardown`` restores the thread count and unpatches.
+        ``threads=n`` sets exactly ``n`` threads. ``patch_numpy=True`` (the default) also calls
+        ``pykernels.patch_numpy()`` on each worker, so that Dask's own array code (``da.matmul``,
+        ``x + y``, ``da.maximum``) runs on the kernels too; ``patch_numpy=False`` leaves NumPy alone
+        (the ``pykernels.dask`` functions call the kernels either way). The patch is process-wide and
+        reference-counted: in-process workers (``LocalCluster(processes=False)``) patch the client's
+        NumPy as well while the plugin is registered. ``teardown`` restores the thread count and
+        undoes this plugin's patch.
         """
 
         name = "pykernels"
         idempotent = False
 
-        def __init__(self, patch_numpy: bool = False, threads: int | None = None):
+        def __init__(self, patch_numpy: bool = True, threads: int | None = None):
             if threads is not None and int(threads) < 1:
                 raise ValueError(f"PykernelsPlugin: threads must be >= 1, got {threads}")
             self.patch_numpy = bool(patch_numpy)
@@ -442,12 +554,6 @@ def _make_plugin_class():
                 return own
 
         async def setup(self, worker):
-            if self.patch_numpy and not callable(getattr(_pk, "patch_numpy", None)):
-                raise NotImplementedError(
-                    "PykernelsPlugin(patch_numpy=True): this pykernels "
-                    f"({_pk.__version__}) has no pykernels.patch_numpy(); use patch_numpy=False and call "
-                    "the pykernels.dask functions, whose tasks call the kernels directly"
-                )
             if self.threads is not None:
                 n = self.threads
             else:
@@ -466,9 +572,7 @@ def _make_plugin_class():
 
         def teardown(self, worker):
             if self._patched:
-                unpatch = getattr(_pk, "unpatch_numpy", None)
-                if callable(unpatch):
-                    unpatch()
+                _pk.unpatch_numpy()
                 self._patched = False
             if self._saved_threads is not None:
                 _pk.set_num_threads(self._saved_threads)

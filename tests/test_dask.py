@@ -28,7 +28,9 @@ import pykernels.dask as pkd  # noqa: E402
 from assertions import assert_identical  # noqa: E402
 from strategies import LAYOUTS, arrays, dtypes, operands, shape_pairs  # noqa: E402
 
-BINARY = [n for n in ("add", "subtract", "multiply", "maximum", "minimum", "relu_backward") if hasattr(pk, n)]
+BINARY = [n for n in ("add", "subtract", "multiply", "maximum", "minimum", "relu_backward", "sigmoid_backward",
+                      "tanh_backward") if hasattr(pk, n)]
+ROWWISE = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward"]
 UNARY = [n for n in ("relu", "exp", "log", "tanh", "sigmoid", "negative", "abs", "absolute") if hasattr(pk, n)]
 NUMPY_EQUIVALENT = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "maximum": np.maximum,
                     "minimum": np.minimum, "negative": np.negative, "abs": np.abs, "absolute": np.abs,
@@ -118,8 +120,10 @@ def test_unary_bit_identical(name, data, dtype):
 def test_elementwise_names_follow_pykernels():
     for name in BINARY + UNARY:
         assert callable(getattr(pkd, name)) and name in pkd.__all__
-    for name in ("minimum", "exp", "log", "tanh", "sigmoid"):
+    for name in ("minimum", "exp", "log", "tanh", "sigmoid", "sigmoid_backward", "tanh_backward"):
         assert hasattr(pkd, name) == hasattr(pk, name)
+    for name in ROWWISE:
+        assert callable(getattr(pkd, name)) and name in pkd.__all__
 
 
 def test_numpy_inputs_pass_through():
@@ -130,6 +134,110 @@ def test_numpy_inputs_pass_through():
     assert_identical(pkd.sum(a, axis=0), pk.sum(a, axis=0))
     assert_identical(pkd.sum_to(a, (3,)), pk.sum_to(a, (3,)))
     assert_identical(pkd.dot(a, a.T), pk.dot(a, a.T))
+    y = pk.softmax(a, axis=0)
+    assert type(pkd.softmax(a)) is np.ndarray
+    assert_identical(pkd.softmax(a, axis=0), y)
+    assert_identical(pkd.log_softmax(a, 0), pk.log_softmax(a, 0))
+    assert_identical(pkd.softmax_backward(a, y, axis=0), pk.softmax_backward(a, y, axis=0))
+    assert_identical(pkd.log_softmax_backward(a, y, 0), pk.log_softmax_backward(a, y, 0))
+    assert_identical(pkd.sigmoid_backward(a, y), pk.sigmoid_backward(a, y))
+    assert_identical(pkd.tanh_backward(a, np.float32(0.5)), pk.tanh_backward(a, np.float32(0.5)))
+
+
+# ---- row-wise: softmax, log_softmax and their backward passes ----------------------------------------
+def assert_rows_whole(result, chunked, axis):
+    """The reduced axis in one block; every other axis keeps the input's chunks."""
+    ax = axis % chunked.ndim
+    assert result.numblocks[ax] == 1
+    assert all(result.chunks[i] == chunked.chunks[i] for i in range(chunked.ndim) if i != ax)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@given(data=st.data(), dtype=dtypes)
+def test_rowwise_forward_bit_identical(name, data, dtype):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=9))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    a = data.draw(arrays(dtype, shape, kind="special"))
+    x = da.from_array(a, chunks=data.draw(chunks_for(shape)))  # the reduced axis often cut
+    result = getattr(pkd, name)(x, axis=axis)
+    assert isinstance(result, da.Array) and result.dtype == dtype and result.shape == shape
+    assert_rows_whole(result, x, axis)
+    # each row computed by the same kernel as on the whole array: the same bits
+    assert_identical(result.compute(), getattr(pk, name)(a, axis=axis))
+
+
+@pytest.mark.parametrize("name", ["softmax_backward", "log_softmax_backward"])
+@given(data=st.data(), dtype_dy=dtypes, dtype_y=dtypes)
+def test_rowwise_backward_bit_identical(name, data, dtype_dy, dtype_y):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=9))
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    forward = getattr(pk, name.removesuffix("_backward"))
+    y = forward(data.draw(moderate_arrays(dtype_y, shape)), axis=axis)
+    dy = data.draw(arrays(dtype_dy, shape))
+    # dy and y chunked independently (unified, then the reduced axis made whole); sometimes one is NumPy
+    xdy = da.from_array(dy, chunks=data.draw(chunks_for(shape)))
+    xy = da.from_array(y, chunks=data.draw(chunks_for(shape)))
+    which = data.draw(st.sampled_from(["both", "dy", "y"]))
+    result = getattr(pkd, name)(xdy if which != "y" else dy, xy if which != "dy" else y, axis=axis)
+    expected = getattr(pk, name)(dy, y, axis=axis)
+    assert isinstance(result, da.Array) and result.dtype == expected.dtype and result.shape == shape
+    assert result.numblocks[axis % len(shape)] == 1
+    assert_identical(result.compute(), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rowwise_reduced_axis_split_across_chunks(dtype):
+    # rows of 1000 in 7 chunks (axis -1) and of 6 in 2 (axis 0): wrong values if a kernel saw part of a row
+    rng = np.random.default_rng(5)
+    a = (rng.standard_normal((6, 1000)) * 30).astype(dtype)
+    dy = rng.standard_normal((6, 1000)).astype(dtype)
+    x = da.from_array(a, chunks=(4, 150))
+    for axis in (-1, 0):
+        assert x.numblocks[axis] > 1
+        for name in ("softmax", "log_softmax"):
+            r = getattr(pkd, name)(x, axis=axis)
+            assert_rows_whole(r, x, axis)
+            assert_identical(r.compute(), getattr(pk, name)(a, axis=axis))
+            y = getattr(pk, name)(a, axis=axis)
+            xdy, xy = da.from_array(dy, chunks=(3, 200)), da.from_array(y, chunks=(4, 150))
+            rb = getattr(pkd, name + "_backward")(xdy, xy, axis=axis)
+            assert_identical(rb.compute(), getattr(pk, name + "_backward")(dy, y, axis=axis))
+    np.testing.assert_allclose(pkd.softmax(x).sum(axis=-1).compute(), 1.0, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 5), (4, 0), (3, 0, 2)])
+@pytest.mark.parametrize("name", ROWWISE)
+def test_rowwise_zero_size(name, shape):
+    a = np.zeros(shape, np.float32)
+    args = (a,) if name in ("softmax", "log_softmax") else (a, a)
+    for axis in range(-len(shape), len(shape)):
+        r = getattr(pkd, name)(*(da.from_array(v, chunks=2) for v in args), axis=axis)
+        assert r.shape == shape and r.dtype == np.float32
+        assert_identical(r.compute(), getattr(pk, name)(*args, axis=axis))
+
+
+def test_rowwise_lazy_and_tasks_call_pykernels():
+    import pickle
+
+    calls = []
+
+    def counted(block):
+        calls.append(block.shape)
+        return block
+
+    a = np.random.default_rng(6).standard_normal((8, 10))
+    x = da.from_array(a, chunks=(4, 3)).map_blocks(counted, meta=np.empty((0, 0)))
+    y = pkd.softmax(x)
+    g = pkd.log_softmax_backward(x, pkd.log_softmax(x, axis=0), axis=0)
+    assert calls == []
+    funcs = {t.func for arr in (y, g) for t in dict(arr.__dask_graph__()).values() if getattr(t, "func", None)}
+    names = {f.__name__ for f in funcs if getattr(f, "__module__", "") == "pykernels.dask"}
+    assert {"_chunk_softmax", "_chunk_log_softmax", "_chunk_log_softmax_backward"} <= names
+    for f in funcs:
+        if getattr(f, "__module__", "") == "pykernels.dask":
+            assert pickle.loads(pickle.dumps(f)) is f
+    assert_identical(y.compute(), pk.softmax(a))
+    assert len(calls) > 0
 
 
 # ---- dense -----------------------------------------------------------------------------------------
@@ -298,7 +406,13 @@ def _int_dask():
     lambda x, f: pkd.add(x, f), lambda x, f: pkd.add(f, x), lambda x, f: pkd.relu(x),
     lambda x, f: pkd.dense(x, f.T), lambda x, f: pkd.dot(x, f.T), lambda x, f: pkd.matmul(f, x.T),
     lambda x, f: pkd.sum(x), lambda x, f: pkd.sum_to(x, (4,)),
-], ids=["add_x1", "add_x2", "relu", "dense", "dot", "matmul", "sum", "sum_to"])
+    lambda x, f: pkd.softmax(x), lambda x, f: pkd.log_softmax(x, axis=0),
+    lambda x, f: pkd.softmax_backward(f, x), lambda x, f: pkd.log_softmax_backward(x, f),
+    lambda x, f: pkd.softmax_backward(f.compute(), x), lambda x, f: pkd.sigmoid_backward(x, f),
+    lambda x, f: pkd.tanh_backward(f, x),
+], ids=["add_x1", "add_x2", "relu", "dense", "dot", "matmul", "sum", "sum_to", "softmax", "log_softmax",
+        "softmax_backward_y", "log_softmax_backward_dy", "softmax_backward_numpy_dy", "sigmoid_backward",
+        "tanh_backward"])
 def test_int_dtype_refused(call):
     f = da.ones((3, 4), chunks=2, dtype=np.float32)
     with pytest.raises(TypeError, match=r"unsupported dtype int64 for argument"):
@@ -327,13 +441,40 @@ def test_shape_errors_in_numpys_words():
         pkd.dot(da.ones((2, 3, 4)), da.ones((2, 4, 3)))
 
 
+@pytest.mark.parametrize("name", ROWWISE)
+def test_rowwise_errors_while_building(name):
+    # dimension and axis checks are the kernel's own (run on empty blocks), so the words are its words
+    n_args = 2 if name.endswith("_backward") else 1
+    f = getattr(pkd, name)
+    x = da.ones((3, 4), chunks=2)
+    with pytest.raises(ValueError, match="at least 1 dimension"):
+        f(*[da.ones(())] * n_args)
+    with pytest.raises(np.exceptions.AxisError if hasattr(np, "exceptions") else np.AxisError):
+        f(*[x] * n_args, axis=2)
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        f(*[x] * n_args, axis=(0, 1))
+    if n_args == 2:
+        with pytest.raises(ValueError, match=rf"pykernels.dask.{name}: dy has shape \(3,4\), y has \(3,5\)"):
+            f(x, da.ones((3, 5), chunks=2))
+        with pytest.raises(ValueError, match=r"dy has shape \(3,4\), y has \(4,\)"):
+            f(x, np.ones(4))  # no broadcasting, as the kernel
+
+
 def test_unknown_chunks_refused_where_chunks_must_align():
     x = da.from_array(np.arange(10.0), chunks=3)
     masked = x[x > 4]  # chunk sizes unknown (nan)
     for call in (lambda: pkd.add(masked, x[:5]), lambda: pkd.matmul(masked, masked),
-                 lambda: pkd.dense(masked[:, None], np.ones((1, 2)))):
+                 lambda: pkd.dense(masked[:, None], np.ones((1, 2))), lambda: pkd.softmax(masked),
+                 lambda: pkd.softmax_backward(masked, masked), lambda: pkd.tanh_backward(masked, x[:5])):
         with pytest.raises(ValueError, match=r"unknown chunk sizes \(nan\).*compute_chunk_sizes"):
             call()
+    # rows already whole in one block: unknown sizes along the other axes need no rechunk
+    a = np.arange(20.0).reshape(10, 2)
+    m = da.from_array(a, chunks=(3, 2))
+    m = m[m[:, 0] > 4]
+    assert_identical(pkd.log_softmax(m, axis=1).compute(), pk.log_softmax(a[a[:, 0] > 4], axis=1))
+    with pytest.raises(ValueError, match=r"unknown chunk sizes \(nan\) along axis 0, so its rows cannot be rechunked"):
+        pkd.log_softmax(m, axis=0)
 
 
 def test_misaligned_k_chunks_are_rechunked_like_da_matmul():
@@ -389,27 +530,48 @@ def _setup(plugin, worker):
 
 def test_plugin_defaults_and_resources():
     pytest.importorskip("distributed", reason="the optional extra pykernels[dask] is not installed")
+    assert not pk.numpy_is_patched()
     plugin = pkd.PykernelsPlugin()
-    assert plugin.patch_numpy is False and plugin.name == "pykernels"
+    assert plugin.patch_numpy is True and plugin.name == "pykernels"
     before = pk.get_num_threads()
     w = _fake_worker(1, {"CPU": 3})
     _setup(plugin, w)
-    assert pk.get_num_threads() == 3
-    plugin.teardown(w)
+    try:
+        assert pk.get_num_threads() == 3
+        assert pk.numpy_is_patched()  # patch_numpy=True by default
+    finally:
+        plugin.teardown(w)
+    assert pk.get_num_threads() == before and not pk.numpy_is_patched()
+    opt_out, w = pkd.PykernelsPlugin(patch_numpy=False, threads=2), _fake_worker(4)
+    _setup(opt_out, w)
+    try:
+        assert pk.get_num_threads() == 2
+        assert not pk.numpy_is_patched()
+    finally:
+        opt_out.teardown(w)
     assert pk.get_num_threads() == before
-    _setup(pkd.PykernelsPlugin(threads=2), _fake_worker(4))
-    assert pk.get_num_threads() == 2
     with pytest.raises(ValueError, match="threads must be >= 1"):
         pkd.PykernelsPlugin(threads=0)
 
 
-@pytest.mark.skipif(hasattr(pk, "patch_numpy"), reason="this pykernels has patch_numpy()")
-def test_plugin_patch_numpy_not_available_yet():
+def test_plugin_teardown_undoes_only_its_own_patch():
+    # the patch is reference-counted: a worker's teardown leaves a patch taken by someone else in place
     pytest.importorskip("distributed", reason="the optional extra pykernels[dask] is not installed")
-    before = pk.get_num_threads()
-    with pytest.raises(NotImplementedError, match=r"no pykernels.patch_numpy\(\)"):
-        _setup(pkd.PykernelsPlugin(patch_numpy=True), _fake_worker(1))
-    assert pk.get_num_threads() == before  # nothing changed
+    with pk.patched_numpy():
+        plugin, w = pkd.PykernelsPlugin(), _fake_worker(1)
+        _setup(plugin, w)
+        plugin.teardown(w)
+        assert pk.numpy_is_patched()
+    assert not pk.numpy_is_patched()
+
+
+def _maximum_operands(block_info=None):
+    """A (2, rows, 1024) float32 block: two operands with NaNs (each its own places) and a 0.0 / -0.0
+    pair, the same values for the same rows wherever it is made."""
+    start, stop = block_info[None]["array-location"][1]
+    b = np.random.default_rng(start).standard_normal((2, stop - start, 1024)).astype(np.float32)
+    b[0, ::7, ::5], b[1, ::11, ::3], b[0, 1::9, 2::4], b[1, 1::9, 2::4] = np.nan, np.nan, 0.0, -0.0
+    return b
 
 
 @pytest.mark.timeout(90)
@@ -424,7 +586,7 @@ def test_local_cluster_two_processes_on_loopback():
                                   dashboard_address="127.0.0.1:0", env={"OMP_NUM_THREADS": "3"}) as cluster, \
             distributed.Client(cluster) as client:
         assert set(client.run(pk.get_num_threads).values()) == {3}
-        client.register_plugin(pkd.PykernelsPlugin())
+        client.register_plugin(pkd.PykernelsPlugin(patch_numpy=False))
         import os
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -435,13 +597,10 @@ def test_local_cluster_two_processes_on_loopback():
         got_y, got_z = client.compute([y, z], sync=True)
         assert_identical(got_y, pk.dense(a, W, b, activation="relu"))
         assert_product_within_bound(got_z, a, W, nblocks_k=8)
-        if not hasattr(pk, "patch_numpy"):
-            with pytest.raises(NotImplementedError, match="patch_numpy"):
-                client.register_plugin(pkd.PykernelsPlugin(patch_numpy=True))
-            return
-        # patch_numpy=True: Dask's own array code (da.matmul, x + y) runs on the kernels in the workers
+        # the default, patch_numpy=True: Dask's own array code (da.matmul, x + y, da.maximum) runs on
+        # the kernels in the workers
         assert set(client.run(pk.numpy_is_patched).values()) == {False}
-        client.register_plugin(pkd.PykernelsPlugin(patch_numpy=True), name="pykernels-patched")
+        client.register_plugin(pkd.PykernelsPlugin(), name="pykernels-patched")
         assert set(client.run(pk.numpy_is_patched).values()) == {True}
         big = rng.standard_normal((512, 300)).astype(np.float32)
         xb = da.from_array(big, chunks=(128, 300))
@@ -450,7 +609,20 @@ def test_local_cluster_two_processes_on_loopback():
         np.testing.assert_array_equal(got_add, big + big)
         np.testing.assert_allclose(got_mm, big @ big.T, rtol=2e-5, atol=2e-4)
         stats = client.run(lambda: pk._core._numpy_patch_stats())
-        assert all(s["taken"] > 0 for s in stats.values()), stats
+        # the 4 block products on the kernels' GEMM (whichever workers ran them)
+        assert np.sum([s["matmul_taken"] for s in stats.values()]) >= 4, stats
+        # da.maximum and x + y each alone, on blocks of 2^18 elements (smaller loop calls stay NumPy's,
+        # below the kernels' parallel grain): every block call taken by the kernels, with np.maximum's
+        # NaN and -0.0 rules. The operands are made in the workers, both in one block: a block sent
+        # between processes may arrive misaligned, and NumPy then hands the loop buffered 8192-element
+        # pieces that stay NumPy's.
+        pq = da.map_blocks(_maximum_operands, chunks=((2,), (256,) * 4, (1024,)), dtype=np.float32)
+        p, q = client.compute(pq, sync=True)
+        for dask_expr, expected in ((da.maximum(pq[0], pq[1]), np.maximum(p, q)), (pq[0] + pq[1], p + q)):
+            before = client.run(lambda: pk._core._numpy_patch_stats())
+            assert_identical(client.compute(dask_expr, sync=True), expected)
+            after = client.run(lambda: pk._core._numpy_patch_stats())
+            assert np.sum([after[w]["taken"] - before[w]["taken"] for w in after]) >= 4, (before, after)
         client.unregister_worker_plugin("pykernels-patched")
         assert set(client.run(pk.numpy_is_patched).values()) == {False}
 
