@@ -49,6 +49,34 @@ def test_docstring_examples(name, obj):
     assert runner.failures == 0
 
 
+def _submodules():
+    import pkgutil
+
+    return [m.name for m in pkgutil.walk_packages(pykernels.__path__, "pykernels.")]
+
+
+@pytest.mark.parametrize("modname", _submodules())
+def test_module_docstring_examples(modname):
+    """The examples in every submodule's own docstring (pykernels.activations, .losses, ...) run,
+    without a warning, and print what they show; a module whose optional dependency is missing is
+    skipped with its name."""
+    import importlib
+
+    try:
+        module = importlib.import_module(modname)
+    except ImportError as e:
+        pytest.skip(f"{modname}: {e}")
+    tests = [t for t in doctest.DocTestFinder(recurse=False).find(module, modname) if t.examples]
+    if not tests:
+        pytest.skip(f"{modname}: no example in its docstring")
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for test in tests:
+            runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0
+
+
 def test_readme_python_examples_run():
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
