@@ -1,7 +1,6 @@
 """Data-parallel training over MPI (pykernels.distributed, Sequential.fit(comm=...), `pykernels mnist
---distributed`): K ranks under
-mpiexec on this machine give the weights of a one-process run with the same global batch, within
-float32 rounding of the summation order; bad set-ups fail on every rank with a clear error, never a
+--distributed`): K ranks under mpiexec on this machine give the weights of a one-process run with the
+same global batch, within float32 rounding of the summation order; bad set-ups fail on every rank with a clear error, never a
 hang. Needs the `mpi` extra (mpi4py and the mpich wheel); skipped without it."""
 
 from __future__ import annotations
