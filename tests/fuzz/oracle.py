@@ -211,7 +211,9 @@ def _allowed_masks(call, built):
 
 # ---- value comparison -------------------------------------------------------------------------------
 
-def _close(got, want, mag, n: int, what: str, exact: bool = False, nan_ok=None):
+def _close(got, want, mag, n: int, what: str, exact: bool = False, nan_ok=None, calc=None):
+    """``calc``: the dtype the result was computed in, where it is coarser than the result's (a
+    float32 product written to a float64 out= is rounded as float32, by NumPy too)."""
     got_a, want_a = np.asarray(got), np.asarray(want)
     if got_a.shape != want_a.shape:
         raise Failure("wrong", f"{what}: shape {got_a.shape} != NumPy's {want_a.shape}")
@@ -227,9 +229,12 @@ def _close(got, want, mag, n: int, what: str, exact: bool = False, nan_ok=None):
         bad = (gn != wn) | (~gn & ~wn & ((g64 != w64) | (np.signbit(np.real(g64)) != np.signbit(np.real(w64)))))
     else:
         mag = np.broadcast_to(np.asarray(mag, dtype=np.float64), g64.shape)
-        eps = np.finfo(got_a.dtype).eps
+        fi = np.finfo(got_a.dtype)
+        if calc is not None and np.dtype(calc).kind == "f" and np.finfo(calc).eps > fi.eps:
+            fi = np.finfo(calc)
+        eps = fi.eps
         with np.errstate(all="ignore"):
-            bound = 2.0 * (n + 2) * eps * mag + 4 * np.finfo(got_a.dtype).tiny
+            bound = 2.0 * (n + 2) * eps * mag + 4 * fi.tiny
             err = np.abs(g64 - w64)
             # terms NumPy could sum past the dtype's range in another order: no comparison
             fin = np.isfinite(mag) & (mag <= np.finfo(got_a.dtype).max / 4)
@@ -309,7 +314,8 @@ def compare(call, pk_built, np_built, got, want, pre):
         mag, n = _terms(name, pre.args)
         ok = _nan_terms(name, pre.args)
         if kw_out is not None:
-            _close(got, np.asarray(want), mag, n, "out", nan_ok=ok)
+            calc = np.result_type(*(np.asarray(v).dtype for v in pre.args[:2]))
+            _close(got, np.asarray(want), mag, n, "out", nan_ok=ok, calc=calc)
         else:
             _same_kind(got, want)
             _close(got, want, mag, n, "result", nan_ok=ok)

@@ -75,3 +75,27 @@ def test_driver_reports_crashes_and_hangs_with_runnable_reproducers(tmp_path):
     r = subprocess.run([sys.executable, str(crash)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert pk.get_num_threads() >= 1
+
+
+# A float32 product written to a float64 out= (a fuzz find: the oracle once held it to float64's
+# tolerance, and NumPy's OpenBLAS sums such a product in another order than pykernels).
+_MATMUL_F4_INTO_F8 = {
+    "fn": "matmul", "kwargs": {"out": ("arr", "f8", (31, 1, 17), "packed", "normal", 1502175549)},
+    "args": [("arr", "f4", (31, 1, 7), "c", "normal", 1908660961), ("arr", "f4", (31, 7, 17), "c", "normal", 33123366)],
+    "isa": "generic", "threads": 3, "stream": -1, "seed": 20261206, "index": 12377}
+
+
+def test_float32_product_into_float64_out_is_held_to_float32_rounding(monkeypatch):
+    """NumPy rounds np.matmul(f4, f4, out=f8) as float32 before the cast, so does pykernels: the
+    tolerance is float32's; an error beyond it is still caught."""
+    assert oracle.run_call(_MATMUL_F4_INTO_F8) == ("ok", "")
+
+    def off(a, b, out=None):  # 1e-4 relative: above float32's bound for 7 terms, far below a wrong sum
+        pk.matmul(a, b, out=out)
+        out *= 1 + 1e-4
+        return out
+
+    monkeypatch.setattr(oracle, "_fn", lambda name: off)
+    with pytest.raises(oracle.Failure) as e:
+        oracle.run_call(_MATMUL_F4_INTO_F8)
+    assert e.value.kind == "wrong"
