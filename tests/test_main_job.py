@@ -197,6 +197,22 @@ def test_mnist_cli_trains_and_plots(tmp_path, monkeypatch, capsys):
     assert acc > 0.9  # the bright row is learnt: the run trained the model it reports on
 
 
+def test_vmath_bound_table():
+    """bench/vmath_bound.py's table: elements/ns per implementation, and the bound its instruction
+    count sets at the FMA probe's rate (AVX-512 only)."""
+    import vmath_bound as vb
+
+    times = {(op, n): t for op in vb.OPS for n, t in
+             (("pk 1 thr", 400e3), ("pk all", 200e3), ("numpy", 500e3), ("torch", 250e3))}
+    res = {"times": times, "fma": {1: 256.0, 2: 512.0}, "threads": 2, "isa": "avx512"}
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:-1]] for r in vb.table(res).splitlines()[2:]}
+    assert set(rows) == set(vb.OPS)
+    # 1e6 elements in 200 us = 5 el/ns; exp's bound on 2 threads: 512/32 vector FMAs per ns x 16 / 21
+    assert rows["exp"][1] == "5.00" and rows["exp"][5] == f"{256 / 32 * 16 / 21:.2f} / {512 / 32 * 16 / 21:.2f}"
+    assert rows["exp"][-1] == "2.50x"
+    assert vb.table(dict(res, isa="avx2")).splitlines()[2].count("|  |") >= 1  # no bound off AVX-512
+
+
 def test_run_py_cpu_accounting():
     import run
 
