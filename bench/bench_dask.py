@@ -4,7 +4,8 @@ Two workloads over a (rows, 784) float32 array held in the workers' memory (gene
 persisted before timing): the dense layer ``relu(x @ W + b)`` (784 -> 512, ``pykernels.dask.dense``)
 and an element-wise chain ``relu((x * x) - (x + 1))`` (``pykernels.dask`` ops, and the same chain as
 Dask's own ``dask.array`` / NumPy code for comparison). Each configuration gets
-``PykernelsPlugin()`` (pykernels threads = cores // Dask threads on the host). Reference points: 1
+``PykernelsPlugin(patch_numpy=False)`` (pykernels threads = cores // Dask threads on the host; NumPy
+left unpatched, so that the ``dask.array`` chain measures NumPy). Reference points: 1
 worker x 1 thread with pykernels on every core, and ``pykernels.dense`` called directly on the whole
 array in this process (no Dask).
 
@@ -82,7 +83,8 @@ def run_config(name: str, n_workers: int, threads: int, rows: int, chunk_rows: i
     with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
                                   host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
             distributed.Client(cluster) as client:
-        client.register_plugin(pkd.PykernelsPlugin(threads=pk_threads))
+        # patch_numpy=False: the dask.array chain is the NumPy reference, it must not run on the kernels
+        client.register_plugin(pkd.PykernelsPlugin(threads=pk_threads, patch_numpy=False))
         pk_threads_seen = sorted(set(client.run(pk.get_num_threads).values()))
         x = da.map_blocks(_fill, chunks=((chunk_rows,) * (rows // chunk_rows) + ((rows % chunk_rows,) if rows % chunk_rows else ()), (K,)),
                           dtype=np.float32, meta=np.empty((0, 0), np.float32)).persist()
