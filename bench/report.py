@@ -283,6 +283,15 @@ def update_section(path: str, section: str, body: str) -> None:
         f.write(text)
 
 
+def write_section(section: str, lines: list[str], path: str | None = None) -> str:
+    """The scripts' ``--write``: ``lines`` become the marked section of bench/RESULTS.md (or ``path``),
+    which ``run.py --write`` keeps when it regenerates the rest. Returns the file's path."""
+    path = path or os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
+    update_section(path, section, "\n".join(lines) + "\n")
+    print(f"updated section '{section}' of {path}")
+    return path
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("json", nargs="+", help="pytest-benchmark JSON file(s); several runs are merged (see merge)")

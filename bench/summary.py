@@ -12,7 +12,6 @@ taken before, between and after the suites, and the CPU time other processes use
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import re

@@ -23,7 +23,6 @@ import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -128,11 +127,9 @@ def main(argv=None) -> int:
               f"Machine: {platform.machine()}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
               f"NumPy {np.__version__}, {threads} thread(s); load average before {load:.2f} (1 min).", "", table]
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from report import update_section
+        from report import write_section
 
-        out = str(Path(__file__).with_name("RESULTS.md"))
-        update_section(out, "train_books", "\n".join(md) + "\n")
-        print(f"updated section 'train_books' of {out}")
+        write_section("train_books", md)
     return 0
 
 

@@ -202,10 +202,9 @@ def main(argv=None) -> int:
     if skipped:
         md += ["", f"Not installed, skipped: {', '.join(skipped)}"]
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from report import update_section
+    from report import write_section
 
-    update_section(args.out, "train_mnist", "\n".join(md) + "\n")
-    print(f"updated section 'train_mnist' of {args.out}")
+    write_section("train_mnist", md, args.out)
     return 0
 
 
