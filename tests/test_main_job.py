@@ -164,9 +164,8 @@ def test_collect_count_counts_the_benchmarks_a_suite_runs():
     import run
 
     args = ["bench_elementwise.py", "--bench-sizes=1000", "-k", "relu and f32 and numpy"]
-    n = run.collect_count(args, {})
-    assert n >= 2
-    assert run.collect_count(args[:-1] + ["no_such_case"], {}) == 0
+    n = run.collect_counts({"a": args, "b": args[:-1] + ["no_such_case"]}, {})
+    assert n["a"] >= 2 and n["b"] == 0
 
 
 def test_mnist_cli_trains_and_plots(tmp_path, monkeypatch, capsys):
