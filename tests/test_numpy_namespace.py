@@ -40,7 +40,7 @@ def test_accelerated_names_are_the_kernels_the_extension_has():
     if "absolute" in expect:
         expect.add("abs")
     assert set(pnp.ACCELERATED) == expect
-    # the list: these run on kernels today
+    # the names the namespace promises to run on the kernels
     assert {"add", "subtract", "multiply", "maximum", "dot", "matmul", "sum", "negative", "absolute",
             "abs"} <= expect
     assert pnp.abs is pnp.absolute

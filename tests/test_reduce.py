@@ -1,6 +1,6 @@
 """sum / sum_to / add_backward against exact (math.fsum) references and np.sum.
 
-Accuracy contract (issue 2: "at least as accurate as NumPy's pairwise summation"): float32 results
+Accuracy contract (at least as accurate as NumPy's pairwise summation): float32 results
 are within float32 rounding of the exact sum and never further from it than np.sum's; float64
 results are no worse than np.sum or a pairwise bound. See assertions.assert_sum_accurate.
 """
