@@ -2,7 +2,7 @@
 check that nothing else was running, and say what it found.
 
     python bench/run.py --quick      # under a minute: a few sizes and cases, to see that it works
-    python bench/run.py              # element-wise at 1e3..1e6 elements, the main matrix cases (~4 min)
+    python bench/run.py              # element-wise at 1e3..1e6 elements, the main matrix cases (~5 min)
     python bench/run.py --full       # also 1e7 elements and every matrix case (~10 min)
     python bench/run.py --full --repeat 3 --write   # what bench/RESULTS.md holds: median of 3 runs
     python bench/run.py --busy-cores 1               # the same under load: one busy process kept running
@@ -51,7 +51,7 @@ MODES = {
         "ew": ["--bench-sizes=1000,100000,1000000"],
         "dot": ["-k", f"({DOT_MAIN}) or fma_peak"],
         "timing": ["--benchmark-min-rounds=5", "--benchmark-max-time=0.2"],
-        "env": {}, "stream_mb": (4, 16, 40, 128), "est": 4,
+        "env": {}, "stream_mb": (4, 16, 40, 128), "est": 5,
     },
     "full": {
         "ew": ["--bench-sizes=1000,100000,1000000,10000000"],
