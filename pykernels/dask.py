@@ -153,8 +153,8 @@ def _ndarray(r) -> np.ndarray:
 
 # ---- task functions (module level: they pickle by reference; the kernels themselves do not) ----
 def _make_chunk_fn(name: str, kernel):
-    def chunk_fn(*args):
-        return _ndarray(kernel(*args))
+    def chunk_fn(*args, **kwargs):
+        return _ndarray(kernel(*args, **kwargs))
 
     chunk_fn.__name__ = chunk_fn.__qualname__ = f"_chunk_{name}"
     chunk_fn.__module__ = __name__
@@ -241,24 +241,12 @@ del _name, _argnames
 
 
 # ---- row-wise: softmax, log_softmax and their backward passes -----------------------------------
-def _chunk_softmax(x, axis=-1):
-    """One Dask task: ``pykernels.softmax`` on a block of whole rows."""
-    return _pk.softmax(x, axis)
-
-
-def _chunk_log_softmax(x, axis=-1):
-    """One Dask task: ``pykernels.log_softmax`` on a block of whole rows."""
-    return _pk.log_softmax(x, axis)
-
-
-def _chunk_softmax_backward(dy, y, axis=-1):
-    """One Dask task: ``pykernels.softmax_backward`` on blocks of whole rows."""
-    return _pk.softmax_backward(dy, y, axis)
-
-
-def _chunk_log_softmax_backward(dy, y, axis=-1):
-    """One Dask task: ``pykernels.log_softmax_backward`` on blocks of whole rows."""
-    return _pk.log_softmax_backward(dy, y, axis)
+_ROWWISE = {"softmax": ("x",), "log_softmax": ("x",), "softmax_backward": ("dy", "y"),
+            "log_softmax_backward": ("dy", "y")}
+for _name in _ROWWISE:  # their task functions, _chunk_softmax etc.: whole rows per block, axis= passed on
+    _fn = _make_chunk_fn(_name, getattr(_pk, _name))
+    globals()[_fn.__name__] = _fn
+del _name, _fn
 
 
 def _whole_rows(fname: str, a, argname: str, axis: int):
@@ -274,8 +262,8 @@ def _whole_rows(fname: str, a, argname: str, axis: int):
     return a.rechunk({axis: -1})
 
 
-def _rowwise(fname: str, chunk_fn, names, args, axis):
-    kernel = getattr(_pk, fname)
+def _rowwise(fname: str, args, axis):
+    kernel, names, chunk_fn = getattr(_pk, fname), _ROWWISE[fname], globals()[f"_chunk_{fname}"]
     if not any(_is_dask(a) for a in args):
         return kernel(*args, axis)
     if len(args) == 1:
@@ -319,25 +307,25 @@ def softmax(x, axis=-1):
     array([[0.09003057, 0.24472847, 0.66524096],
            [0.33333333, 0.33333333, 0.33333333]])
     """
-    return _rowwise("softmax", _chunk_softmax, ("x",), (x,), axis)
+    return _rowwise("softmax", (x,), axis)
 
 
 def log_softmax(x, axis=-1):
     """``pykernels.log_softmax(x, axis)`` on a Dask array, with whole rows per block as
     :func:`softmax` (``axis`` rechunked to one chunk where it spans several)."""
-    return _rowwise("log_softmax", _chunk_log_softmax, ("x",), (x,), axis)
+    return _rowwise("log_softmax", (x,), axis)
 
 
 def softmax_backward(dy, y, axis=-1):
     """``pykernels.softmax_backward(dy, y, axis)`` on Dask arrays of the same shape: their chunks
     unified, ``axis`` rechunked to one chunk where it spans several (whole rows, as :func:`softmax`)."""
-    return _rowwise("softmax_backward", _chunk_softmax_backward, ("dy", "y"), (dy, y), axis)
+    return _rowwise("softmax_backward", (dy, y), axis)
 
 
 def log_softmax_backward(dy, y, axis=-1):
     """``pykernels.log_softmax_backward(dy, y, axis)`` on Dask arrays of the same shape, with whole
     rows per block as :func:`softmax_backward`."""
-    return _rowwise("log_softmax_backward", _chunk_log_softmax_backward, ("dy", "y"), (dy, y), axis)
+    return _rowwise("log_softmax_backward", (dy, y), axis)
 
 
 # ---- dense --------------------------------------------------------------------------------------

@@ -26,13 +26,23 @@ def _public_objects():
             yield f"pykernels.{name}", obj
 
 
+def _run_examples(tests: list) -> doctest.DocTestRunner:
+    """Runs the doctests with warnings as errors (a warning becomes the example's exception: a
+    failure); the runner holds the counts."""
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for test in tests:
+            runner.run(test)
+    return runner
+
+
 @pytest.mark.parametrize(("name", "obj"), list(_public_objects()), ids=lambda v: v if isinstance(v, str) else "")
 def test_docstring_examples(name, obj):
     """Every example runs, without a warning, and prints what it shows. A public function or class
     without a docstring fails; one whose docstring has no example is skipped, with its name in the reason."""
     assert obj.__doc__, f"{name} has no docstring"
     finder = doctest.DocTestFinder(recurse=False)
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     if isinstance(obj, types.ModuleType):
         module = obj
     else:
@@ -41,10 +51,7 @@ def test_docstring_examples(name, obj):
     tests = [t for t in finder.find(obj, name, globs=globs) if t.examples]
     if not tests:
         pytest.skip(f"{name}: no example in its docstring")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a warning becomes the example's exception: a failure
-        for test in tests:
-            runner.run(test)
+    runner = _run_examples(tests)
     assert runner.tries == sum(len(t.examples) for t in tests) > 0
     assert runner.failures == 0
 
@@ -69,11 +76,7 @@ def test_module_docstring_examples(modname):
     tests = [t for t in doctest.DocTestFinder(recurse=False).find(module, modname) if t.examples]
     if not tests:
         pytest.skip(f"{modname}: no example in its docstring")
-    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for test in tests:
-            runner.run(test)
+    runner = _run_examples(tests)
     assert runner.tries > 0 and runner.failures == 0
 
 
