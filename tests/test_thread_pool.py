@@ -5,7 +5,9 @@ the benchmarks (bench/run.py --busy-cores 1), not here."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -88,3 +90,36 @@ def test_spin_setting():
             _core._set_spin_us(-1)
     finally:
         _core._set_spin_us(old)
+
+
+def _allowed_cpus(tid) -> str:
+    with open(f"/proc/self/task/{tid}/status") as f:
+        return next(line.split(":")[1].strip() for line in f if line.startswith("Cpus_allowed_list"))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
+                    or not os.path.exists("/proc/self/task"), reason="needs Linux and 2 CPUs")
+def test_a_woken_worker_is_kept_off_the_callers_cpu_and_then_freed():
+    """A region that wakes a sleeping worker first takes the caller's CPU out of the worker's set
+    (else the scheduler may queue it behind the caller: one core's speed); the worker restores its
+    set as soon as it runs."""
+    old = _core._spin_us()
+    a = np.ones(2_000_000, np.float32)
+    try:
+        _core._set_spin_us(0)  # idle workers sleep at once
+        with pk.threads(2):
+            pk.add(a, a)
+            time.sleep(0.05)
+            before = _core._thread_pool_counters()["steered"]
+            np.testing.assert_array_equal(pk.add(a, a), a + a)
+            assert _core._thread_pool_counters()["steered"] == before + 1
+    finally:
+        _core._set_spin_us(old)
+    main = _allowed_cpus(threading.get_native_id())
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        narrowed = [t for t in os.listdir("/proc/self/task") if _allowed_cpus(t) != main]
+        if not narrowed:
+            break
+        time.sleep(0.01)
+    assert narrowed == []

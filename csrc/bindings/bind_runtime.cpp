@@ -117,6 +117,7 @@ void bind_runtime(py::module_& m) {
         d["busy_fallbacks"] = c.busy_fallbacks;
         d["stalls"] = c.stalls;
         d["serial_regions"] = c.serial_regions;
+        d["steered"] = c.steered;
         return d;
       },
       "Counters of the worker pool behind every parallel kernel (cumulative since import).");

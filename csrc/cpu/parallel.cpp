@@ -96,7 +96,6 @@ struct Job {
   void* ctx = nullptr;
   int64_t nchunks = 0;
   int max_workers = 0;  // workers allowed in (the region's thread count - 1)
-  int caller_cpu = -1;  // the CPU the caller runs on (sched_getcpu), for a worker that wakes beside it
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
   std::atomic<int> joined{0};
@@ -144,8 +143,8 @@ class Pool {
     job.ctx = ctx;
     job.nchunks = nchunks;
     job.max_workers = nthreads - 1;
-    job.caller_cpu = sched_getcpu();
     job_.store(&job, std::memory_order_seq_cst);
+    steer_sleepers(nthreads - 1, sched_getcpu());
     epoch_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lk(sleep_mu_);
@@ -178,6 +177,7 @@ class Pool {
     c.busy_fallbacks = busy_fallbacks_.load();
     c.stalls = stalls_.load();
     c.serial_regions = serial_regions_.load();
+    c.steered = steered_.load();
     return c;
   }
 
@@ -216,32 +216,56 @@ class Pool {
                         std::memory_order_relaxed);
   }
 
+  // One pool thread. `asleep` is true while it waits on the condition variable (and before it first
+  // runs); `steered` while a caller has narrowed its CPUs to keep it off the caller's (steer_sleepers).
+  struct Worker {
+    pthread_t handle{};
+    std::atomic<bool> asleep{true};
+    std::atomic<bool> steered{false};
+  };
+
   void ensure_workers(int n) {
     while (int(workers_.size()) < n) {
+      Worker* w = new Worker();  // never freed, like the pool: the thread runs until the process ends
       // the epoch as of now: a region published before the thread first runs is still its to join
-      workers_.emplace_back([this, e = epoch_.load(std::memory_order_acquire)] { loop(e); });
-      workers_.back().detach();
+      std::thread t([this, w, e = epoch_.load(std::memory_order_acquire)] { loop(w, e); });
+      w->handle = t.native_handle();
+      t.detach();
+      workers_.push_back(w);
     }
   }
 
-  // A worker woken from its sleep is often placed on the waker's CPU (the scheduler's wake-affine
-  // choice), where it only time-shares with the caller: an FMA-bound region then runs at one core's
-  // speed. Such a worker moves itself to the other CPUs it may use before it takes a chunk.
-  static void leave_cpu(int cpu) {
-    cpu_set_t set;
-    if (cpu < 0 || cpu >= CPU_SETSIZE || pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) return;
-    if (!CPU_ISSET(cpu, &set) || CPU_COUNT(&set) < 2) return;
-    cpu_set_t others = set;
-    CPU_CLR(cpu, &others);
-    if (pthread_setaffinity_np(pthread_self(), sizeof others, &others) == 0)
-      pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // moved: free to go anywhere again
+  // A sleeping worker that a region wakes is often placed on the waker's CPU (the scheduler's
+  // wake-affine choice; some kernels pack wakeups onto busy vCPUs), where it queues behind the caller
+  // and arrives after the caller has run every chunk: the region runs at one core's speed even though
+  // the other core is idle. So before it wakes them, the caller takes its own CPU out of the sleeping
+  // workers' CPU sets; each restores its full set as soon as it runs (it may go anywhere after that,
+  // a busy core included: the caller never waits for a worker that has not arrived). One
+  // pthread_setaffinity_np per woken worker, only after an idle spell longer than spin_us().
+  void steer_sleepers(int n, int caller_cpu) {
+    if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE || !full_set_ok_) return;
+    if (!CPU_ISSET(caller_cpu, &full_set_) || CPU_COUNT(&full_set_) < 2) return;
+    cpu_set_t others = full_set_;
+    CPU_CLR(caller_cpu, &others);
+    for (int i = 0; i < n && i < int(workers_.size()); ++i) {
+      Worker* w = workers_[size_t(i)];
+      if (!w->asleep.load(std::memory_order_seq_cst) || w->steered.load(std::memory_order_relaxed)) continue;
+      if (pthread_setaffinity_np(w->handle, sizeof others, &others) == 0) {
+        w->steered.store(true, std::memory_order_seq_cst);
+        steered_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
   }
 
-  void loop(uint64_t seen) {
-    bool fresh = true;  // a new thread starts on its creator's CPU, like a woken one
+  void unsteer(Worker* w) {
+    if (w->steered.load(std::memory_order_relaxed) && w->steered.exchange(false, std::memory_order_seq_cst))
+      pthread_setaffinity_np(pthread_self(), sizeof full_set_, &full_set_);
+  }
+
+  void loop(Worker* self, uint64_t seen) {
+    unsteer(self);
+    self->asleep.store(false, std::memory_order_seq_cst);
     while (true) {
-      bool slept = fresh;
-      fresh = false;
       // Wait for the next region: spin (back-to-back regions find the worker awake), then sleep.
       const auto spin_end = Clock::now() + std::chrono::microseconds(spin_us());
       int polls = 0;
@@ -250,9 +274,12 @@ class Pool {
         if (++polls % 64 == 0 && Clock::now() >= spin_end) {
           std::unique_lock<std::mutex> lk(sleep_mu_);
           sleeping_.fetch_add(1, std::memory_order_seq_cst);
+          self->asleep.store(true, std::memory_order_seq_cst);
           sleep_cv_.wait(lk, [&] { return epoch_.load(std::memory_order_seq_cst) != seen; });
+          self->asleep.store(false, std::memory_order_seq_cst);
           sleeping_.fetch_sub(1, std::memory_order_seq_cst);
-          slept = true;
+          lk.unlock();
+          unsteer(self);
           break;
         }
       }
@@ -262,12 +289,12 @@ class Pool {
       // Join only while chunks are left and the region wants more threads.
       if (job && job->next.load(std::memory_order_relaxed) < job->nchunks &&
           job->joined.fetch_add(1, std::memory_order_relaxed) < job->max_workers) {
-        if (slept && sched_getcpu() == job->caller_cpu) leave_cpu(job->caller_cpu);
         std::feclearexcept(kFpFlags);
         job->work();
         if (const int fp = std::fetestexcept(kFpFlags)) job->fpflags.fetch_or(fp, std::memory_order_relaxed);
       }
       inside_.fetch_sub(1, std::memory_order_seq_cst);
+      unsteer(self);  // steered while it was starting up
     }
   }
 
@@ -278,9 +305,17 @@ class Pool {
   std::atomic<int> sleeping_{0};
   std::mutex sleep_mu_;
   std::condition_variable sleep_cv_;
-  std::vector<std::thread> workers_;  // grows under region_mu_
+  std::vector<Worker*> workers_;  // grows under region_mu_
+  // The CPUs this process may use, as the pool first ran (the set a steered worker returns to).
+  cpu_set_t full_set_ = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) CPU_ZERO(&set);
+    return set;
+  }();
+  bool full_set_ok_ = CPU_COUNT(&full_set_) > 0;
   std::atomic<int64_t> regions_{0}, caller_chunks_{0}, worker_chunks_{0}, busy_fallbacks_{0};
-  std::atomic<int64_t> stalls_{0}, serial_regions_{0};
+  std::atomic<int64_t> stalls_{0}, serial_regions_{0}, steered_{0};
   int backoff_ms_ = 0;  // under region_mu_
   std::atomic<Clock::rep> serial_until_{0};
 };
