@@ -5,17 +5,18 @@
 //
 // Accuracy (measured by tests/test_activations.py against float64 / np.longdouble on > 10^6 inputs
 // per function and dtype plus the edge cases): within 1 ULP everywhere. Measured max: float32 exp
-// 0.545 (AVX-512; 0.63 generic), log 0.667, tanh 0.686 (AVX-512's table; 0.62 generic), sigmoid
-// 0.543 (0.62 generic), and 0.754 where exp/sigmoid results are subnormal (rounded to 24 bits, then
-// to the subnormal grid); exhaustively over the float32 inputs x >= 0 of exp and tanh and [0.5, 4) of
-// log: 0.547, 0.686 and 0.674. float64 exp/sigmoid 0.748 (subnormal results; 0.502 above), log
-// 0.793 (fdlibm's bound is < 1), tanh 0.500.
+// 0.545 (AVX-512; 0.63 generic), log 0.514 (AVX-512's table; 0.667 generic), tanh 0.686 (AVX-512's
+// table; 0.62 generic), sigmoid 0.543 (0.62 generic), and 0.754 where exp/sigmoid results are
+// subnormal (rounded to 24 bits, then to the subnormal grid); exhaustively over the float32 inputs
+// x >= 0 of exp, tanh and log (AVX-512): 0.547, 0.686 and 0.521. float64 exp/sigmoid 0.748
+// (subnormal results; 0.502 above), log 0.793 (fdlibm's bound is < 1), tanh 0.500.
 //  * float32: computed in float32 arithmetic (16 lanes per AVX-512 vector, not 8): argument
 //    reductions exact (Cody-Waite with a short ln2_hi), the large terms of each result summed
 //    exactly (Fast2Sum, exact product errors) and the small ones added to their rounding errors, so
 //    only the final rounding is sizeable; the polynomial errors are < 2^-24 of terms below 0.07.
-//    The AVX-512 tanh is instead a table of 32 degree-5 polynomials over slots of |x| (fewer than half
-//    the instructions; vmath_avx512.hpp), with the constant term as a float pair.
+//    The AVX-512 tanh and log are table-driven instead (vmath_avx512.hpp): tanh a degree-5 polynomial
+//    per slot of |x| with the constant term as a float pair, log a reciprocal and -log of it per slot
+//    of the mantissa; fewer instructions, still one sizeable rounding.
 //  * float64: exp reduces x = (128 e + j) ln2/128 + r with a 2-part ln2/128 (k*hi exact for
 //    |k| < 2^17), 2^(j/128) from a table as hi + relative tail, exp(r) - 1 by a degree-6 Taylor
 //    polynomial (|r| <= ln2/256: truncation < 2^-62 relative to r). log is fdlibm's (e_log.c,

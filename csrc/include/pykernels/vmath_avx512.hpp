@@ -185,31 +185,57 @@ PK_VM_INLINE __m512 sigmoid(__m512 x) {
   return nan_to_canonical(x, _mm512_scalef_ps(y, _mm512_maskz_mov_ps(__mmask16(~pos), e)));
 }
 
-// log: x = 2^k m, m in [sqrt(2)/2, sqrt(2)) (vgetmantps to [1, 2), halved from sqrt(2) on, with
-// vgetexpps's k), then the scalar function's f, s and compensated sum. Subnormal inputs need no
-// scaling (vgetexpps/vgetmantps take them). Special inputs by vfixupimmps: +-0 -> -inf, x < 0 and
+// log by table: x = 2^k m, m in [0.75, 1.5) (vgetmantps; k from vgetexpps, plus 1 where m < 1), and
+// m's slot is bits(m) >> 18 mod 32 (1/32 wide on [1, 1.5), 1/64 on [0.75, 1)). Per slot inv ~ 1/m with
+// 6 fractional bits (1 for the two slots around m = 1), so r = m inv - 1 is exact in one FMA, |r| <=
+// 1/32; log x = (k ln2_hi + T_hi) + r + (k ln2_lo + T_lo + log1p(r) - r) with T = -log(inv) = T_hi +
+// T_lo, T_hi on a 2^-17 grid as k ln2_hi is (|sum| < 128: exact), then r added by Fast2Sum, log1p(r) - r
+// by its Taylor series to r^6 (truncation < 2^-33 relative). Only the final rounding is sizeable:
+// exhaustively over the positive float32, subnormals included, max 0.521 ULP. Subnormal inputs need
+// no scaling (vgetexpps/vgetmantps take them). Special inputs by vfixupimmps: +-0 -> -inf, x < 0 and
 // -inf -> x86's default NaN (sign bit set), +inf -> +inf; NaN -> the canonical +NaN.
+// Tables: python csrc/tools/log_f32_table.py
+alignas(64) inline constexpr float kLogF32[3][32] = {
+    {  // inv
+        0x1p+0f, 0x1.e8p-1f, 0x1.d8p-1f, 0x1.dp-1f, 0x1.cp-1f, 0x1.b8p-1f, 0x1.a8p-1f, 0x1.ap-1f,
+        0x1.98p-1f, 0x1.88p-1f, 0x1.8p-1f, 0x1.78p-1f, 0x1.7p-1f, 0x1.68p-1f, 0x1.6p-1f, 0x1.58p-1f,
+        0x1.5p+0f, 0x1.4cp+0f, 0x1.44p+0f, 0x1.4p+0f, 0x1.38p+0f, 0x1.34p+0f, 0x1.2cp+0f, 0x1.28p+0f,
+        0x1.2p+0f, 0x1.1cp+0f, 0x1.18p+0f, 0x1.14p+0f, 0x1.1p+0f, 0x1.0cp+0f, 0x1.08p+0f, 0x1p+0f,
+    },
+    {  // T_hi
+        0x0p+0f, 0x1.895p-5f, 0x1.4d3p-4f, 0x1.9338p-4f, 0x1.1178p-3f, 0x1.366p-3f, 0x1.823cp-3f, 0x1.a94p-3f,
+        0x1.d104p-3f, 0x1.1178p-2f, 0x1.2696p-2f, 0x1.3c26p-2f, 0x1.522ap-2f, 0x1.68acp-2f, 0x1.7fbp-2f, 0x1.973ap-2f,
+        -0x1.1676p-2f, -0x1.0a32p-2f, -0x1.e27p-3f, -0x1.c9p-3f, -0x1.9524p-3f, -0x1.7ab8p-3f, -0x1.44d4p-3f, -0x1.2954p-3f,
+        -0x1.e27p-4f, -0x1.a928p-4f, -0x1.6f1p-4f, -0x1.342p-4f, -0x1.f0ap-5f, -0x1.774p-5f, -0x1.f82p-6f, 0x0p+0f,
+    },
+    {  // T_lo
+        0x0p+0f, -0x1.57ad82p-19f, 0x1.15d208p-20f, -0x1.0d1536p-19f, 0x1.d044fcp-20f, -0x1.a7f538p-22f, 0x1.6551a4p-23f, -0x1.2c3752p-19f,
+        -0x1.01b354p-20f, 0x1.d044fcp-19f, 0x1.089a6ep-21f, -0x1.b1199ap-19f, 0x1.c0e714p-19f, 0x1.07d38ep-19f, -0x1.7109fap-20f, 0x1.a189acp-21f,
+        0x1.aa2a2cp-21f, -0x1.389ce4p-20f, -0x1.db8abcp-21f, 0x1.070cacp-20f, -0x1.a9cf46p-19f, -0x1.20421cp-20f, 0x1.493348p-19f, -0x1.2f82p-19f,
+        -0x1.db8abcp-22f, 0x1.2c5b52p-20f, 0x1.6ba8d4p-19f, 0x1.434f22p-19f, -0x1.86008cp-20f, -0x1.63d8ccp-19f, -0x1.361cfp-19f, 0x0p+0f,
+    },
+};
+
+PK_VM_INLINE __m512 log_slot(__m512i slot, int row) {
+  return _mm512_permutex2var_ps(_mm512_load_ps(kLogF32[row]), slot, _mm512_load_ps(kLogF32[row] + 16));
+}
+
 PK_VM_INLINE __m512 log(__m512 x) {
-  const __m512 m1 = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
-  const __mmask16 big = _mm512_cmp_ps_mask(m1, f16(0x1.6a09e6p+0f), _CMP_GE_OQ);
-  const __m512 m = _mm512_mask_mul_ps(m1, big, m1, f16(0.5f));
-  const __m512 kd = _mm512_mask_add_ps(_mm512_getexp_ps(x), big, _mm512_getexp_ps(x), f16(1.0f));
-  const __m512 f = _mm512_sub_ps(m, f16(1.0f));  // exact
-  const __m512 hf = _mm512_mul_ps(f16(0.5f), f);
-  const __m512 hfsq = _mm512_mul_ps(hf, f);
-  const __m512 ef = _mm512_fmsub_ps(hf, f, hfsq);  // f^2/2 = hfsq + ef
-  const __m512 s = _mm512_div_ps(f, _mm512_add_ps(f16(2.0f), f));
-  const __m512 z = _mm512_mul_ps(s, s);
-  const __m512 R = _mm512_mul_ps(
-      z, _mm512_fmadd_ps(z, _mm512_fmadd_ps(z, f16(0x1.2f039ep-2f), f16(0x1.997b86p-2f)), f16(0x1.55555cp-1f)));
-  const __m512 kh = _mm512_mul_ps(kd, f16(kLn2HiF));  // exact
-  const __m512 h1 = _mm512_add_ps(kh, f);
-  const __m512 l1 = _mm512_add_ps(_mm512_sub_ps(kh, h1), f);      // |kh| >= 0.69 > |f|, or kh = 0
-  const __m512 h2 = _mm512_sub_ps(h1, hfsq);
-  const __m512 l2 = _mm512_sub_ps(_mm512_sub_ps(h1, h2), hfsq);   // |h1| >= hfsq
-  const __m512 tail = _mm512_add_ps(_mm512_fmadd_ps(s, _mm512_add_ps(hfsq, R), _mm512_mul_ps(kd, f16(kLn2LoF))),
-                                    _mm512_sub_ps(_mm512_add_ps(l1, l2), ef));
-  const __m512 y = _mm512_add_ps(h2, tail);
+  const __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
+  const __m512 ex = _mm512_getexp_ps(x);
+  const __m512 kd = _mm512_mask_add_ps(ex, _mm512_cmp_ps_mask(m, f16(1.0f), _CMP_LT_OQ), ex, f16(1.0f));
+  const __m512i slot = _mm512_srli_epi32(_mm512_castps_si512(m), 18);
+  const __m512 r = _mm512_fmadd_ps(m, log_slot(slot, 0), f16(-1.0f));         // exact
+  const __m512 s1 = _mm512_fmadd_ps(kd, f16(kLn2HiF), log_slot(slot, 1));     // exact
+  const __m512 s2 = _mm512_add_ps(s1, r);
+  const __m512 e2 = _mm512_add_ps(_mm512_sub_ps(s1, s2), r);  // |s1| >= |r| or s1 = 0
+  __m512 q = _mm512_fmadd_ps(r, f16(-1.0f / 6), f16(0.2f));
+  q = _mm512_fmadd_ps(r, q, f16(-0.25f));
+  q = _mm512_fmadd_ps(r, q, f16(1.0f / 3));
+  q = _mm512_fmadd_ps(r, q, f16(-0.5f));
+  const __m512 lo = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), q, e2),
+                                  _mm512_fmadd_ps(kd, f16(kLn2LoF), log_slot(slot, 2)));
+  const __m512 y = _mm512_add_ps(s2, lo);
   // vfixupimmps responses per input class (4 bits each, class 0 = QNaN ... 7 = positive): zero -> -inf (4),
   // -inf and negative -> QNaN indefinite (3), +inf -> +inf (5), the rest keep y (0). Its imm8 0x71
   // raises np.log's flags on the way: divide-by-zero for a zero input (bit 0), invalid for an SNaN
