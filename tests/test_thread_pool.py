@@ -123,3 +123,32 @@ def test_a_woken_worker_is_kept_off_the_callers_cpu_and_then_freed():
             break
         time.sleep(0.01)
     assert narrowed == []
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
+                    or not os.path.exists("/proc/self/task"), reason="needs Linux and 2 CPUs")
+def test_a_worker_on_the_callers_cpu_moves_off_it():
+    """A worker the scheduler put on the caller's CPU (here: every thread pinned there) leaves it
+    before it takes a chunk, and gets its full CPU set back."""
+    old_spin, full = _core._spin_us(), os.sched_getaffinity(0)
+    me, cpu = threading.get_native_id(), min(full)
+    saved = {int(t): os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task")}
+    try:
+        _core._set_spin_us(1_000_000)  # the worker stays awake: no steer at wake-up
+        with pk.threads(2):
+            _core._fma_peak_gflops(0.01, 2)  # the worker exists and spins
+            saved.update({int(t): os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task")})
+            for tid in saved:
+                os.sched_setaffinity(tid, {cpu})
+            before = _core._thread_pool_counters()["moved"]
+            _core._fma_peak_gflops(0.05, 2)  # a 50 ms region: the worker gets a time slice in it
+            assert _core._thread_pool_counters()["moved"] > before
+            freed = [t for t in saved if t != me and os.sched_getaffinity(t) == full]
+            assert freed, "the worker that moved did not get its CPU set back"
+    finally:
+        for tid, cpus in saved.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:  # a thread that has ended
+                pass
+        _core._set_spin_us(old_spin)

@@ -118,6 +118,7 @@ void bind_runtime(py::module_& m) {
         d["stalls"] = c.stalls;
         d["serial_regions"] = c.serial_regions;
         d["steered"] = c.steered;
+        d["moved"] = c.moved;
         return d;
       },
       "Counters of the worker pool behind every parallel kernel (cumulative since import).");

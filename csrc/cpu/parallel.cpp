@@ -96,6 +96,7 @@ struct Job {
   void* ctx = nullptr;
   int64_t nchunks = 0;
   int max_workers = 0;  // workers allowed in (the region's thread count - 1)
+  int caller_cpu = -1;  // the CPU the caller published the job from (sched_getcpu)
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
   std::atomic<int> joined{0};
@@ -143,8 +144,9 @@ class Pool {
     job.ctx = ctx;
     job.nchunks = nchunks;
     job.max_workers = nthreads - 1;
+    job.caller_cpu = sched_getcpu();
     job_.store(&job, std::memory_order_seq_cst);
-    steer_sleepers(nthreads - 1, sched_getcpu());
+    steer_sleepers(nthreads - 1, job.caller_cpu);
     epoch_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lk(sleep_mu_);
@@ -178,6 +180,7 @@ class Pool {
     c.stalls = stalls_.load();
     c.serial_regions = serial_regions_.load();
     c.steered = steered_.load();
+    c.moved = moved_.load();
     return c;
   }
 
@@ -257,6 +260,20 @@ class Pool {
     }
   }
 
+  // A worker that runs on the caller's CPU anyway (the scheduler moved one of them there, or a new
+  // thread started beside its creator) only time-shares with it: it moves itself to the other CPUs
+  // it may use before it takes a chunk, and is then free to go anywhere again.
+  void leave_cpu(int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE || !full_set_ok_ || !CPU_ISSET(cpu, &full_set_) || CPU_COUNT(&full_set_) < 2)
+      return;
+    cpu_set_t others = full_set_;
+    CPU_CLR(cpu, &others);
+    if (pthread_setaffinity_np(pthread_self(), sizeof others, &others) == 0) {
+      moved_.fetch_add(1, std::memory_order_relaxed);
+      pthread_setaffinity_np(pthread_self(), sizeof full_set_, &full_set_);
+    }
+  }
+
   void unsteer(Worker* w) {
     if (w->steered.load(std::memory_order_relaxed) && w->steered.exchange(false, std::memory_order_seq_cst))
       pthread_setaffinity_np(pthread_self(), sizeof full_set_, &full_set_);
@@ -289,6 +306,7 @@ class Pool {
       // Join only while chunks are left and the region wants more threads.
       if (job && job->next.load(std::memory_order_relaxed) < job->nchunks &&
           job->joined.fetch_add(1, std::memory_order_relaxed) < job->max_workers) {
+        if (sched_getcpu() == job->caller_cpu) leave_cpu(job->caller_cpu);
         std::feclearexcept(kFpFlags);
         job->work();
         if (const int fp = std::fetestexcept(kFpFlags)) job->fpflags.fetch_or(fp, std::memory_order_relaxed);
@@ -315,7 +333,7 @@ class Pool {
   }();
   bool full_set_ok_ = CPU_COUNT(&full_set_) > 0;
   std::atomic<int64_t> regions_{0}, caller_chunks_{0}, worker_chunks_{0}, busy_fallbacks_{0};
-  std::atomic<int64_t> stalls_{0}, serial_regions_{0}, steered_{0};
+  std::atomic<int64_t> stalls_{0}, serial_regions_{0}, steered_{0}, moved_{0};
   int backoff_ms_ = 0;  // under region_mu_
   std::atomic<Clock::rep> serial_until_{0};
 };

@@ -45,6 +45,7 @@ int threads_for(int64_t n, int64_t grain);  // how many threads parallel_for wou
 struct PoolCounters {
   int64_t regions = 0, caller_chunks = 0, worker_chunks = 0, busy_fallbacks = 0, stalls = 0, serial_regions = 0;
   int64_t steered = 0;  // sleeping workers kept off the caller's CPU as a region woke them
+  int64_t moved = 0;    // workers that found themselves on the caller's CPU and left it
 };
 PoolCounters pool_counters();
 // Microseconds an idle worker spins before it sleeps (PYKERNELS_SPIN_US, default kDefaultSpinUs):
