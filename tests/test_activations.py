@@ -237,7 +237,8 @@ def test_layouts_out_and_threads(fn, rng):
 # ---- softmax / log_softmax -----------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape, axis", [((128, 10), -1), ((7, 1000), 1), ((5, 6, 7), 0), ((5, 6, 7), 1),
-                                         ((3, 5000), -1), ((4, 9000), 1), ((10,), 0), ((2, 1), -1)])
+                                         ((3, 5000), -1), ((4, 9000), 1), ((10,), 0), ((2, 1), -1),
+                                         ((9, 127), -1), ((9, 128), -1), ((6, 131), -1), ((3, 4096), -1)])
 def test_softmax_matches_reference(dtype, shape, axis, rng):
     x = (rng.standard_normal(shape) * 10).astype(dtype)
     tol = 2e-6 if dtype == np.float32 else 1e-14
@@ -250,18 +251,22 @@ def test_softmax_matches_reference(dtype, shape, axis, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_softmax_extreme_logits(dtype):
+@pytest.mark.parametrize("width", [3, 131], ids=["short rows", "long rows"])
+def test_softmax_extreme_logits(dtype, width, isa):
     fmax = np.finfo(dtype).max
-    x = np.array([[fmax, fmax, 0.0], [-np.inf, 0.0, -np.inf], [1e30, -1e30, 0], [-np.inf] * 3,
-                  [1000.0, 1000.0, -np.inf]], dtype)
+    x = np.full((6, width), -np.inf, dtype)  # long rows: the same logits, the rest -inf (weight 0)
+    x[:, :3] = np.array([[fmax, fmax, 0.0], [-np.inf, 0.0, -np.inf], [1e30, -1e30, 0], [-np.inf] * 3,
+                         [1000.0, 1000.0, -np.inf], [0.0, np.nan, 0.0]], dtype)
     y = pk.softmax(x)
-    np.testing.assert_array_equal(y[0], dtype([0.5, 0.5, 0]))
-    np.testing.assert_array_equal(y[1], dtype([0, 1, 0]))
-    np.testing.assert_array_equal(y[2], dtype([1, 0, 0]))
+    np.testing.assert_array_equal(y[0, :3], dtype([0.5, 0.5, 0]))
+    np.testing.assert_array_equal(y[1, :3], dtype([0, 1, 0]))
+    np.testing.assert_array_equal(y[2, :3], dtype([1, 0, 0]))
     assert np.all(np.isnan(y[3]))  # all -inf: NaN, as NumPy's x - x.max() formula gives
-    np.testing.assert_array_equal(y[4], dtype([0.5, 0.5, 0]))
+    np.testing.assert_array_equal(y[4, :3], dtype([0.5, 0.5, 0]))
+    assert np.all(np.isnan(y[5]))  # a NaN anywhere: the row is NaN
+    assert np.all(y[[0, 1, 2, 4], 3:] == 0)
     ls = pk.log_softmax(x)
-    assert ls[1, 1] == 0 and ls[1, 0] == -np.inf and np.all(np.isnan(ls[3]))
+    assert ls[1, 1] == 0 and ls[1, 0] == -np.inf and np.all(np.isnan(ls[3])) and np.all(np.isnan(ls[5]))
 
 
 def test_softmax_zero_size_and_errors():
@@ -287,8 +292,9 @@ def test_softmax_out_and_in_place(axis, rng):
     np.testing.assert_array_equal(y, want)
 
 
-def test_softmax_thread_count_invariant(rng, isa):
-    x = rng.standard_normal((20000, 37)).astype(np.float32) * 20
+@pytest.mark.parametrize("shape", [(20000, 37), (3000, 200)])
+def test_softmax_thread_count_invariant(shape, rng, isa):
+    x = rng.standard_normal(shape).astype(np.float32) * 20
     pk.set_num_threads(1)
     a, la = pk.softmax(x), pk.log_softmax(x)
     pk.set_num_threads(2)

@@ -72,10 +72,12 @@ PK_VM_INLINE __m512 exp(__m512 x) {
   return nan_to_canonical(y, y);
 }
 
-// e^(x + xl) for x <= 0 or NaN, |xl| <= 2^-23 |x| (softmax's rows; xl = 0 where x < -104).
+// e^(x + xl) for x <= 0 or NaN, |xl| <= 2^-23 |x| (softmax's rows; xl = 0 where x < -104). A NaN x
+// passes through (vmaxps returns its second operand, x, when one is NaN), so a NaN makes its row's
+// sum and every output of the row NaN.
 PK_VM_INLINE __m512 exp_lo(__m512 x, __m512 xl) {
   __m512 h, l, e;
-  exp_parts<true>(_mm512_max_ps(x, f16(-104.0f)), h, l, e, xl);
+  exp_parts<true>(_mm512_max_ps(f16(-104.0f), x), h, l, e, xl);
   return _mm512_scalef_ps(h, e);
 }
 
