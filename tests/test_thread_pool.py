@@ -102,7 +102,7 @@ def _allowed_cpus(tid) -> str:
 def test_a_woken_worker_is_kept_off_the_callers_cpu_and_then_freed():
     """A region that wakes a sleeping worker first takes the caller's CPU out of the worker's set
     (else the scheduler may queue it behind the caller: one core's speed); the worker restores its
-    set as soon as it runs."""
+    set when it goes back to sleep."""
     old = _core._spin_us()
     a = np.ones(2_000_000, np.float32)
     try:
@@ -129,12 +129,13 @@ def test_a_woken_worker_is_kept_off_the_callers_cpu_and_then_freed():
                     or not os.path.exists("/proc/self/task"), reason="needs Linux and 2 CPUs")
 def test_a_worker_on_the_callers_cpu_moves_off_it():
     """A worker the scheduler put on the caller's CPU (here: every thread pinned there) leaves it
-    before it takes a chunk, and gets its full CPU set back."""
+    before it takes a chunk, stays off it while regions keep coming, and gets its full CPU set back
+    when it goes to sleep."""
     old_spin, full = _core._spin_us(), os.sched_getaffinity(0)
     me, cpu = threading.get_native_id(), min(full)
     saved = {int(t): os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task")}
     try:
-        _core._set_spin_us(1_000_000)  # the worker stays awake: no steer at wake-up
+        _core._set_spin_us(200_000)  # the worker stays awake between the regions below
         with pk.threads(2):
             _core._fma_peak_gflops(0.01, 2)  # the worker exists and spins
             saved.update({int(t): os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task")})
@@ -143,8 +144,13 @@ def test_a_worker_on_the_callers_cpu_moves_off_it():
             before = _core._thread_pool_counters()["moved"]
             _core._fma_peak_gflops(0.05, 2)  # a 50 ms region: the worker gets a time slice in it
             assert _core._thread_pool_counters()["moved"] > before
-            freed = [t for t in saved if t != me and os.sched_getaffinity(t) == full]
-            assert freed, "the worker that moved did not get its CPU set back"
+            off = [t for t in saved if t != me and os.sched_getaffinity(t) == full - {cpu}]
+            assert off, "no thread left the caller's CPU"
+        os.sched_setaffinity(0, saved[me])
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and any(os.sched_getaffinity(t) != full for t in off):
+            time.sleep(0.02)
+        assert all(os.sched_getaffinity(t) == full for t in off), "the worker kept a narrowed CPU set asleep"
     finally:
         for tid, cpus in saved.items():
             try:

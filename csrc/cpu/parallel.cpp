@@ -220,11 +220,11 @@ class Pool {
   }
 
   // One pool thread. `asleep` is true while it waits on the condition variable (and before it first
-  // runs); `steered` while a caller has narrowed its CPUs to keep it off the caller's (steer_sleepers).
+  // runs); `excluded` is the CPU taken out of its CPU set while it is active (-1: its full set).
   struct Worker {
     pthread_t handle{};
     std::atomic<bool> asleep{true};
-    std::atomic<bool> steered{false};
+    std::atomic<int> excluded{-1};
   };
 
   void ensure_workers(int n) {
@@ -238,49 +238,55 @@ class Pool {
     }
   }
 
-  // A sleeping worker that a region wakes is often placed on the waker's CPU (the scheduler's
-  // wake-affine choice; some kernels pack wakeups onto busy vCPUs), where it queues behind the caller
-  // and arrives after the caller has run every chunk: the region runs at one core's speed even though
-  // the other core is idle. So before it wakes them, the caller takes its own CPU out of the sleeping
-  // workers' CPU sets; each restores its full set as soon as it runs (it may go anywhere after that,
-  // a busy core included: the caller never waits for a worker that has not arrived). One
-  // pthread_setaffinity_np per woken worker, only after an idle spell longer than spin_us().
+  // Keeping workers off the caller's CPU. A worker on the caller's CPU only time-shares with it and
+  // arrives after the caller has run every chunk: the region runs at one core's speed although
+  // another core is idle. The scheduler puts it there (wake-affine placement of a woken thread, and
+  // kernels that pack threads onto few vCPUs move a spinning one there), so:
+  //  * before it wakes sleeping workers, the caller takes its own CPU out of their CPU sets;
+  //  * a worker that joins a region takes the caller's CPU out of its set if it is not already
+  //    out (or it runs there anyway: someone reset its set), leaving it if it is there;
+  //  * a worker gets its full set back when it goes to sleep.
+  // So while regions come back to back, the workers stay off the caller's CPU; between spells they
+  // may go anywhere. One pthread_setaffinity_np per change (the caller's CPU rarely changes). A
+  // busy CPU cannot hold a region up: the caller never waits for a worker that has not arrived.
+  bool exclude_set(int cpu, cpu_set_t& others) const {
+    if (cpu < 0 || cpu >= CPU_SETSIZE || !full_set_ok_ || !CPU_ISSET(cpu, &full_set_) || CPU_COUNT(&full_set_) < 2)
+      return false;
+    others = full_set_;
+    CPU_CLR(cpu, &others);
+    return true;
+  }
+
   void steer_sleepers(int n, int caller_cpu) {
-    if (caller_cpu < 0 || caller_cpu >= CPU_SETSIZE || !full_set_ok_) return;
-    if (!CPU_ISSET(caller_cpu, &full_set_) || CPU_COUNT(&full_set_) < 2) return;
-    cpu_set_t others = full_set_;
-    CPU_CLR(caller_cpu, &others);
+    cpu_set_t others;
+    if (!exclude_set(caller_cpu, others)) return;
     for (int i = 0; i < n && i < int(workers_.size()); ++i) {
       Worker* w = workers_[size_t(i)];
-      if (!w->asleep.load(std::memory_order_seq_cst) || w->steered.load(std::memory_order_relaxed)) continue;
+      if (!w->asleep.load(std::memory_order_seq_cst) || w->excluded.load(std::memory_order_relaxed) == caller_cpu)
+        continue;
       if (pthread_setaffinity_np(w->handle, sizeof others, &others) == 0) {
-        w->steered.store(true, std::memory_order_seq_cst);
+        w->excluded.store(caller_cpu, std::memory_order_seq_cst);
         steered_.fetch_add(1, std::memory_order_relaxed);
       }
     }
   }
 
-  // A worker that runs on the caller's CPU anyway (the scheduler moved one of them there, or a new
-  // thread started beside its creator) only time-shares with it: it moves itself to the other CPUs
-  // it may use before it takes a chunk, and is then free to go anywhere again.
-  void leave_cpu(int cpu) {
-    if (cpu < 0 || cpu >= CPU_SETSIZE || !full_set_ok_ || !CPU_ISSET(cpu, &full_set_) || CPU_COUNT(&full_set_) < 2)
-      return;
-    cpu_set_t others = full_set_;
-    CPU_CLR(cpu, &others);
-    if (pthread_setaffinity_np(pthread_self(), sizeof others, &others) == 0) {
-      moved_.fetch_add(1, std::memory_order_relaxed);
-      pthread_setaffinity_np(pthread_self(), sizeof full_set_, &full_set_);
-    }
+  void avoid_caller(Worker* self, int caller_cpu) {
+    const bool here = sched_getcpu() == caller_cpu;
+    if (!here && self->excluded.load(std::memory_order_relaxed) == caller_cpu) return;
+    cpu_set_t others;
+    if (!exclude_set(caller_cpu, others) || pthread_setaffinity_np(pthread_self(), sizeof others, &others) != 0) return;
+    self->excluded.store(caller_cpu, std::memory_order_seq_cst);
+    if (here) moved_.fetch_add(1, std::memory_order_relaxed);
   }
 
-  void unsteer(Worker* w) {
-    if (w->steered.load(std::memory_order_relaxed) && w->steered.exchange(false, std::memory_order_seq_cst))
-      pthread_setaffinity_np(pthread_self(), sizeof full_set_, &full_set_);
+  void free_cpus(Worker* self) {
+    if (self->excluded.load(std::memory_order_relaxed) < 0) return;
+    pthread_setaffinity_np(pthread_self(), sizeof full_set_, &full_set_);
+    self->excluded.store(-1, std::memory_order_seq_cst);
   }
 
   void loop(Worker* self, uint64_t seen) {
-    unsteer(self);
     self->asleep.store(false, std::memory_order_seq_cst);
     while (true) {
       // Wait for the next region: spin (back-to-back regions find the worker awake), then sleep.
@@ -289,14 +295,13 @@ class Pool {
       while (epoch_.load(std::memory_order_acquire) == seen) {
         PK_CPU_RELAX();
         if (++polls % 64 == 0 && Clock::now() >= spin_end) {
+          free_cpus(self);
           std::unique_lock<std::mutex> lk(sleep_mu_);
           sleeping_.fetch_add(1, std::memory_order_seq_cst);
           self->asleep.store(true, std::memory_order_seq_cst);
           sleep_cv_.wait(lk, [&] { return epoch_.load(std::memory_order_seq_cst) != seen; });
           self->asleep.store(false, std::memory_order_seq_cst);
           sleeping_.fetch_sub(1, std::memory_order_seq_cst);
-          lk.unlock();
-          unsteer(self);
           break;
         }
       }
@@ -306,13 +311,12 @@ class Pool {
       // Join only while chunks are left and the region wants more threads.
       if (job && job->next.load(std::memory_order_relaxed) < job->nchunks &&
           job->joined.fetch_add(1, std::memory_order_relaxed) < job->max_workers) {
-        if (sched_getcpu() == job->caller_cpu) leave_cpu(job->caller_cpu);
+        avoid_caller(self, job->caller_cpu);
         std::feclearexcept(kFpFlags);
         job->work();
         if (const int fp = std::fetestexcept(kFpFlags)) job->fpflags.fetch_or(fp, std::memory_order_relaxed);
       }
       inside_.fetch_sub(1, std::memory_order_seq_cst);
-      unsteer(self);  // steered while it was starting up
     }
   }
 
