@@ -39,6 +39,6 @@ def hexf(v: float) -> str:
 if __name__ == "__main__":
     for name, row in zip(("inv", "T_hi", "T_lo"), table()):
         print(f"    {{  // {name}")
-        for i in range(0, 32, 8):
-            print("        " + ", ".join(hexf(v) for v in row[i : i + 8]) + ",")
+        for i in range(0, 32, 4):
+            print("        " + ", ".join(hexf(v) for v in row[i : i + 4]) + ",")
         print("    },")

@@ -80,6 +80,6 @@ def hexf(v: float) -> str:
 if __name__ == "__main__":
     for name, row in zip(["m", "c0h", "c0l"] + [f"c{j}" for j in range(1, DEG + 1)], table()):
         print(f"    {{  // {name}")
-        for i in range(0, 32, 8):
-            print("        " + ", ".join(hexf(v) for v in row[i : i + 8]) + ",")
+        for i in range(0, 32, 4):
+            print("        " + ", ".join(hexf(v) for v in row[i : i + 4]) + ",")
         print("    },")

@@ -90,6 +90,12 @@ PK_VM_INLINE void recip_pair(__m512 dh, __m512 dl, __m512& g, __m512& eps2) {
   eps2 = _mm512_fmadd_ps(eps, eps, eps);
 }
 
+// row[slot mod 32] per lane: a 32-entry table in two registers (vpermt2ps), for the table-driven tanh
+// and log below.
+PK_VM_INLINE __m512 lut32(const float* row, __m512i slot) {
+  return _mm512_permutex2var_ps(_mm512_load_ps(row), slot, _mm512_load_ps(row + 16));
+}
+
 // tanh by table: |x| (clamped to 9.5; tanh rounds to 1 from 9.0109) picks one of 32 slots from its float
 // bits, slot = max(bits >> 21, 491) mod 32 (a quarter binade each from 2^-4 to 8, [8, 10) in slot 8,
 // |x| < 2^-4 in slot 11), whose two table registers vpermt2ps reads. In the slot, t = |x| - m (exact)
@@ -99,68 +105,96 @@ PK_VM_INLINE void recip_pair(__m512 dh, __m512 dl, __m512& g, __m512& eps2) {
 // against 54 for exp's pair and a compensated quotient. Table: python csrc/tools/tanh_f32_table.py
 alignas(64) inline constexpr float kTanhF32[8][32] = {
     {  // m
-        0x1.2p+1f, 0x1.6p+1f, 0x1.ap+1f, 0x1.ep+1f, 0x1.2p+2f, 0x1.6p+2f, 0x1.ap+2f, 0x1.ep+2f,
-        0x1.2p+3f, 0x0p+0f, 0x0p+0f, 0x0p+0f, 0x1.2p-4f, 0x1.6p-4f, 0x1.ap-4f, 0x1.ep-4f,
-        0x1.2p-3f, 0x1.6p-3f, 0x1.ap-3f, 0x1.ep-3f, 0x1.2p-2f, 0x1.6p-2f, 0x1.ap-2f, 0x1.ep-2f,
-        0x1.2p-1f, 0x1.6p-1f, 0x1.ap-1f, 0x1.ep-1f, 0x1.2p+0f, 0x1.6p+0f, 0x1.ap+0f, 0x1.ep+0f,
+        0x1.2p+1f, 0x1.6p+1f, 0x1.ap+1f, 0x1.ep+1f,
+        0x1.2p+2f, 0x1.6p+2f, 0x1.ap+2f, 0x1.ep+2f,
+        0x1.2p+3f, 0x0p+0f, 0x0p+0f, 0x0p+0f,
+        0x1.2p-4f, 0x1.6p-4f, 0x1.ap-4f, 0x1.ep-4f,
+        0x1.2p-3f, 0x1.6p-3f, 0x1.ap-3f, 0x1.ep-3f,
+        0x1.2p-2f, 0x1.6p-2f, 0x1.ap-2f, 0x1.ep-2f,
+        0x1.2p-1f, 0x1.6p-1f, 0x1.ap-1f, 0x1.ep-1f,
+        0x1.2p+0f, 0x1.6p+0f, 0x1.ap+0f, 0x1.ep+0f,
     },
     {  // c0h
-        0x1.f4bfd6p-1f, 0x1.fbd50ap-1f, 0x1.fe767ap-1f, 0x1.ff6f18p-1f, 0x1.ffdfa6p-1f, 0x1.fffbap-1f, 0x1.ffff68p-1f, 0x1.ffffecp-1f,
-        0x1.fffffep-1f, 0x0p+0f, 0x0p+0f, 0x0p+0f, 0x1.1f86bep-4f, 0x1.5f22d2p-4f, 0x1.9e9356p-4f, 0x1.ddd092p-4f,
-        0x1.1e1ddp-3f, 0x1.5c9308p-3f, 0x1.9a5f1cp-3f, 0x1.d7665cp-3f, 0x1.18a39ap-2f, 0x1.52c2c6p-2f, 0x1.8a87e2p-2f, 0x1.bfae6ap-2f,
-        0x1.05087p-1f, 0x1.3157ep-1f, 0x1.5789p-1f, 0x1.77d838p-1f, 0x1.9e5cb6p-1f, 0x1.c278a6p-1f, 0x1.d9c6fcp-1f, 0x1.e8789ep-1f,
+        0x1.f4bfd6p-1f, 0x1.fbd50ap-1f, 0x1.fe767ap-1f, 0x1.ff6f18p-1f,
+        0x1.ffdfa6p-1f, 0x1.fffbap-1f, 0x1.ffff68p-1f, 0x1.ffffecp-1f,
+        0x1.fffffep-1f, 0x0p+0f, 0x0p+0f, 0x0p+0f,
+        0x1.1f86bep-4f, 0x1.5f22d2p-4f, 0x1.9e9356p-4f, 0x1.ddd092p-4f,
+        0x1.1e1ddp-3f, 0x1.5c9308p-3f, 0x1.9a5f1cp-3f, 0x1.d7665cp-3f,
+        0x1.18a39ap-2f, 0x1.52c2c6p-2f, 0x1.8a87e2p-2f, 0x1.bfae6ap-2f,
+        0x1.05087p-1f, 0x1.3157ep-1f, 0x1.5789p-1f, 0x1.77d838p-1f,
+        0x1.9e5cb6p-1f, 0x1.c278a6p-1f, 0x1.d9c6fcp-1f, 0x1.e8789ep-1f,
     },
     {  // c0l
-        0x1.27ee2p-26f, -0x1.d3e56cp-27f, -0x1.6561eap-26f, -0x1.7bbbcep-27f, 0x1.867f46p-26f, -0x1.ba247p-26f, 0x1.38bf66p-27f, -0x1.0f30d4p-26f,
-        0x1.f4fd34p-26f, 0x0p+0f, 0x0p+0f, 0x0p+0f, -0x1.374e84p-29f, -0x1.3d45cap-32f, 0x1.f363a2p-30f, 0x1.48eb18p-29f,
-        0x1.50843ep-29f, -0x1.b9a9a6p-28f, -0x1.854d84p-31f, 0x1.f4af44p-28f, -0x1.ab188cp-30f, -0x1.3ab6d8p-27f, -0x1.6ba09ep-27f, 0x1.723f04p-27f,
-        -0x1.a426b6p-26f, -0x1.5030bp-29f, -0x1.de3f0ep-26f, 0x1.c6377p-26f, -0x1.9c3966p-28f, -0x1.953196p-26f, -0x1.f8971p-26f, 0x1.9f84e4p-26f,
+        0x1.27ee2p-26f, -0x1.d3e56cp-27f, -0x1.6561eap-26f, -0x1.7bbbcep-27f,
+        0x1.867f46p-26f, -0x1.ba247p-26f, 0x1.38bf66p-27f, -0x1.0f30d4p-26f,
+        0x1.f4fd34p-26f, 0x0p+0f, 0x0p+0f, 0x0p+0f,
+        -0x1.374e84p-29f, -0x1.3d45cap-32f, 0x1.f363a2p-30f, 0x1.48eb18p-29f,
+        0x1.50843ep-29f, -0x1.b9a9a6p-28f, -0x1.854d84p-31f, 0x1.f4af44p-28f,
+        -0x1.ab188cp-30f, -0x1.3ab6d8p-27f, -0x1.6ba09ep-27f, 0x1.723f04p-27f,
+        -0x1.a426b6p-26f, -0x1.5030bp-29f, -0x1.de3f0ep-26f, 0x1.c6377p-26f,
+        -0x1.9c3966p-28f, -0x1.953196p-26f, -0x1.f8971p-26f, 0x1.9f84e4p-26f,
     },
     {  // c1
-        0x1.641088p-5f, 0x1.09a7acp-6f, 0x1.88ef74p-8f, 0x1.21a7b8p-9f, 0x1.02c148p-11f, 0x1.18359cp-14f, 0x1.2f62f4p-17f, 0x1.4878f6p-20f,
-        0x1.066bb4p-24f, 0x0p+0f, 0x0p+0f, 0x1p+0f, 0x1.fd7a22p-1f, 0x1.fc3cbep-1f, 0x1.fac13ep-1f, 0x1.f9085ap-1f,
-        0x1.f601cap-1f, 0x1.f12bp-1f, 0x1.eb715ap-1f, 0x1.e4dfb2p-1f, 0x1.d98b36p-1f, 0x1.c7f724p-1f, 0x1.b3ff2ep-1f, 0x1.9e23aep-1f,
-        0x1.7aeae6p-1f, 0x1.49e6cp-1f, 0x1.197fcep-1f, 0x1.d834d2p-2f, 0x1.615002p-2f, 0x1.cea744p-3f, 0x1.265e34p-3f, 0x1.6fcfa6p-4f,
+        0x1.641088p-5f, 0x1.09a7acp-6f, 0x1.88ef74p-8f, 0x1.21a7b8p-9f,
+        0x1.02c148p-11f, 0x1.18359cp-14f, 0x1.2f62f4p-17f, 0x1.4878f6p-20f,
+        0x1.066bb4p-24f, 0x0p+0f, 0x0p+0f, 0x1p+0f,
+        0x1.fd7a22p-1f, 0x1.fc3cbep-1f, 0x1.fac13ep-1f, 0x1.f9085ap-1f,
+        0x1.f601cap-1f, 0x1.f12bp-1f, 0x1.eb715ap-1f, 0x1.e4dfb2p-1f,
+        0x1.d98b36p-1f, 0x1.c7f724p-1f, 0x1.b3ff2ep-1f, 0x1.9e23aep-1f,
+        0x1.7aeae6p-1f, 0x1.49e6cp-1f, 0x1.197fcep-1f, 0x1.d834d2p-2f,
+        0x1.615002p-2f, 0x1.cea744p-3f, 0x1.265e34p-3f, 0x1.6fcfa6p-4f,
     },
     {  // c2
-        -0x1.5c3a3ep-5f, -0x1.077906p-6f, -0x1.87b86ep-8f, -0x1.214eaap-9f, -0x1.0244fp-11f, -0x1.17bd64p-14f, -0x1.2ee2eap-17f, -0x1.47eea6p-20f,
-        -0x1.07fc54p-24f, 0x0p+0f, 0x0p+0f, 0x0p+0f, -0x1.1e1c0ap-4f, -0x1.5c8e36p-4f, -0x1.9a5416p-4f, -0x1.d75004p-4f,
-        -0x1.18883cp-3f, -0x1.5279fep-3f, -0x1.89e50ep-3f, -0x1.be6cb8p-3f, -0x1.038f7p-2f, -0x1.2daf98p-2f, -0x1.4ff712p-2f, -0x1.6a1d38p-2f,
-        -0x1.825de4p-2f, -0x1.897d22p-2f, -0x1.79c0e4p-2f, -0x1.5aa224p-2f, -0x1.1df056p-2f, -0x1.970ed2p-3f, -0x1.1064bap-3f, -0x1.5ee8aap-4f,
+        -0x1.5c3a3ep-5f, -0x1.077906p-6f, -0x1.87b86ep-8f, -0x1.214eaap-9f,
+        -0x1.0244fp-11f, -0x1.17bd64p-14f, -0x1.2ee2eap-17f, -0x1.47eea6p-20f,
+        -0x1.07fc54p-24f, 0x0p+0f, 0x0p+0f, 0x0p+0f,
+        -0x1.1e1c0ap-4f, -0x1.5c8e36p-4f, -0x1.9a5416p-4f, -0x1.d75004p-4f,
+        -0x1.18883cp-3f, -0x1.5279fep-3f, -0x1.89e50ep-3f, -0x1.be6cb8p-3f,
+        -0x1.038f7p-2f, -0x1.2daf98p-2f, -0x1.4ff712p-2f, -0x1.6a1d38p-2f,
+        -0x1.825de4p-2f, -0x1.897d22p-2f, -0x1.79c0e4p-2f, -0x1.5aa224p-2f,
+        -0x1.1df056p-2f, -0x1.970ed2p-3f, -0x1.1064bap-3f, -0x1.5ee8aap-4f,
     },
     {  // c3
-        0x1.bbce98p-6f, 0x1.59933p-7f, 0x1.0394eap-8f, 0x1.80e4f6p-10f, 0x1.583eccp-12f, 0x1.750502p-15f, 0x1.93e844p-18f, 0x1.b54f58p-21f,
-        0x1.49432p-25f, 0x0p+0f, 0x0p+0f, -0x1.55553ep-2f, -0x1.4ea16p-2f, -0x1.4b5adp-2f, -0x1.47742ap-2f, -0x1.42f17cp-2f,
-        -0x1.3b135p-2f, -0x1.2ea3fcp-2f, -0x1.202a34p-2f, -0x1.0fdf04p-2f, -0x1.e91ef8p-3f, -0x1.98588ep-3f, -0x1.4272p-3f, -0x1.d71f7ep-4f,
-        -0x1.bd0ce8p-5f, 0x1.d76898p-7f, 0x1.072cc4p-4f, 0x1.8434bp-4f, 0x1.c68efep-4f, 0x1.97d8e2p-4f, 0x1.33df76p-4f, 0x1.a85c5p-5f,
+        0x1.bbce98p-6f, 0x1.59933p-7f, 0x1.0394eap-8f, 0x1.80e4f6p-10f,
+        0x1.583eccp-12f, 0x1.750502p-15f, 0x1.93e844p-18f, 0x1.b54f58p-21f,
+        0x1.49432p-25f, 0x0p+0f, 0x0p+0f, -0x1.55553ep-2f,
+        -0x1.4ea16p-2f, -0x1.4b5adp-2f, -0x1.47742ap-2f, -0x1.42f17cp-2f,
+        -0x1.3b135p-2f, -0x1.2ea3fcp-2f, -0x1.202a34p-2f, -0x1.0fdf04p-2f,
+        -0x1.e91ef8p-3f, -0x1.98588ep-3f, -0x1.4272p-3f, -0x1.d71f7ep-4f,
+        -0x1.bd0ce8p-5f, 0x1.d76898p-7f, 0x1.072cc4p-4f, 0x1.8434bp-4f,
+        0x1.c68efep-4f, 0x1.97d8e2p-4f, 0x1.33df76p-4f, 0x1.a85c5p-5f,
     },
     {  // c4
-        -0x1.960178p-7f, -0x1.51959ap-8f, -0x1.0374fap-9f, -0x1.83e818p-11f, -0x1.69dda6p-13f, -0x1.888fc2p-16f, -0x1.a92218p-19f, -0x1.cc4d02p-22f,
-        -0x1.433a9ep-26f, 0x0p+0f, 0x0p+0f, 0x0p+0f, 0x1.7aa41ap-5f, 0x1.cb980ep-5f, 0x1.0d55bap-4f, 0x1.33c77p-4f,
-        0x1.6b051cp-4f, 0x1.af9b76p-4f, 0x1.ed77f8p-4f, 0x1.11e9fp-3f, 0x1.32dfccp-3f, 0x1.4fff7cp-3f, 0x1.5c02d6p-3f, 0x1.5839a2p-3f,
-        0x1.39dae6p-3f, 0x1.e93b12p-4f, 0x1.474356p-4f, 0x1.633ac2p-5f, 0x1.e50c1ep-9f, -0x1.599f7ep-6f, -0x1.9b961cp-6f, -0x1.5596cp-6f,
+        -0x1.960178p-7f, -0x1.51959ap-8f, -0x1.0374fap-9f, -0x1.83e818p-11f,
+        -0x1.69dda6p-13f, -0x1.888fc2p-16f, -0x1.a92218p-19f, -0x1.cc4d02p-22f,
+        -0x1.433a9ep-26f, 0x0p+0f, 0x0p+0f, 0x0p+0f,
+        0x1.7aa41ap-5f, 0x1.cb980ep-5f, 0x1.0d55bap-4f, 0x1.33c77p-4f,
+        0x1.6b051cp-4f, 0x1.af9b76p-4f, 0x1.ed77f8p-4f, 0x1.11e9fp-3f,
+        0x1.32dfccp-3f, 0x1.4fff7cp-3f, 0x1.5c02d6p-3f, 0x1.5839a2p-3f,
+        0x1.39dae6p-3f, 0x1.e93b12p-4f, 0x1.474356p-4f, 0x1.633ac2p-5f,
+        0x1.e50c1ep-9f, -0x1.599f7ep-6f, -0x1.9b961cp-6f, -0x1.5596cp-6f,
     },
     {  // c5
-        0x1.0494b2p-8f, 0x1.f67688p-10f, 0x1.947e7p-11f, 0x1.334cd2p-12f, 0x1.202acep-14f, 0x1.39377ep-17f, 0x1.534b3p-20f, 0x1.6f5fa6p-23f,
-        0x1.ffa486p-27f, 0x0p+0f, 0x0p+0f, 0x1.107772p-3f, 0x1.05c0bep-3f, 0x1.003e52p-3f, 0x1.f378cap-4f, 0x1.e481fp-4f,
-        0x1.cab64ap-4f, 0x1.a286acp-4f, 0x1.74c98cp-4f, 0x1.42ace4p-4f, 0x1.e4bdcep-5f, 0x1.068f24p-5f, 0x1.898048p-8f, -0x1.18304p-6f,
-        -0x1.630d46p-5f, -0x1.f7f4b8p-5f, -0x1.00ac5ep-4f, -0x1.b2c93cp-5f, -0x1.070c82p-5f, -0x1.39170cp-7f, 0x1.696242p-10f, 0x1.2d31fep-8f,
+        0x1.0494b2p-8f, 0x1.f67688p-10f, 0x1.947e7p-11f, 0x1.334cd2p-12f,
+        0x1.202acep-14f, 0x1.39377ep-17f, 0x1.534b3p-20f, 0x1.6f5fa6p-23f,
+        0x1.ffa486p-27f, 0x0p+0f, 0x0p+0f, 0x1.107772p-3f,
+        0x1.05c0bep-3f, 0x1.003e52p-3f, 0x1.f378cap-4f, 0x1.e481fp-4f,
+        0x1.cab64ap-4f, 0x1.a286acp-4f, 0x1.74c98cp-4f, 0x1.42ace4p-4f,
+        0x1.e4bdcep-5f, 0x1.068f24p-5f, 0x1.898048p-8f, -0x1.18304p-6f,
+        -0x1.630d46p-5f, -0x1.f7f4b8p-5f, -0x1.00ac5ep-4f, -0x1.b2c93cp-5f,
+        -0x1.070c82p-5f, -0x1.39170cp-7f, 0x1.696242p-10f, 0x1.2d31fep-8f,
     },
 };
-
-PK_VM_INLINE __m512 tanh_slot(__m512i slot, int row) {
-  return _mm512_permutex2var_ps(_mm512_load_ps(kTanhF32[row]), slot, _mm512_load_ps(kTanhF32[row] + 16));
-}
 
 PK_VM_INLINE __m512 tanh(__m512 x) {
   const __m512 ax = _mm512_min_ps(f16(9.5f), _mm512_abs_ps(x));  // NaN stays NaN (vminps's second operand)
   const __m512i slot = _mm512_max_epi32(_mm512_srli_epi32(_mm512_castps_si512(ax), 21), _mm512_set1_epi32(491));
-  const __m512 t = _mm512_sub_ps(ax, tanh_slot(slot, 0));
-  __m512 p = _mm512_fmadd_ps(tanh_slot(slot, 7), t, tanh_slot(slot, 6));
-  p = _mm512_fmadd_ps(p, t, tanh_slot(slot, 5));
-  p = _mm512_fmadd_ps(p, t, tanh_slot(slot, 4));
-  const __m512 u = _mm512_fmadd_ps(t, tanh_slot(slot, 3), tanh_slot(slot, 2));
-  const __m512 y = _mm512_add_ps(tanh_slot(slot, 1), _mm512_fmadd_ps(_mm512_mul_ps(t, t), p, u));
+  const __m512 t = _mm512_sub_ps(ax, lut32(kTanhF32[0], slot));
+  __m512 p = _mm512_fmadd_ps(lut32(kTanhF32[7], slot), t, lut32(kTanhF32[6], slot));
+  p = _mm512_fmadd_ps(p, t, lut32(kTanhF32[5], slot));
+  p = _mm512_fmadd_ps(p, t, lut32(kTanhF32[4], slot));
+  const __m512 u = _mm512_fmadd_ps(t, lut32(kTanhF32[3], slot), lut32(kTanhF32[2], slot));
+  const __m512 y = _mm512_add_ps(lut32(kTanhF32[1], slot), _mm512_fmadd_ps(_mm512_mul_ps(t, t), p, u));
   const __m512i sign = _mm512_set1_epi32(int32_t(0x80000000u));
   const __m512i tb = _mm512_ternarylogic_epi32(sign, _mm512_castps_si512(x), _mm512_castps_si512(y), 0xca);  // sign ? x : y
   return nan_to_canonical(x, _mm512_castsi512_ps(tb));
@@ -199,36 +233,44 @@ PK_VM_INLINE __m512 sigmoid(__m512 x) {
 // Tables: python csrc/tools/log_f32_table.py
 alignas(64) inline constexpr float kLogF32[3][32] = {
     {  // inv
-        0x1p+0f, 0x1.e8p-1f, 0x1.d8p-1f, 0x1.dp-1f, 0x1.cp-1f, 0x1.b8p-1f, 0x1.a8p-1f, 0x1.ap-1f,
-        0x1.98p-1f, 0x1.88p-1f, 0x1.8p-1f, 0x1.78p-1f, 0x1.7p-1f, 0x1.68p-1f, 0x1.6p-1f, 0x1.58p-1f,
-        0x1.5p+0f, 0x1.4cp+0f, 0x1.44p+0f, 0x1.4p+0f, 0x1.38p+0f, 0x1.34p+0f, 0x1.2cp+0f, 0x1.28p+0f,
-        0x1.2p+0f, 0x1.1cp+0f, 0x1.18p+0f, 0x1.14p+0f, 0x1.1p+0f, 0x1.0cp+0f, 0x1.08p+0f, 0x1p+0f,
+        0x1p+0f, 0x1.e8p-1f, 0x1.d8p-1f, 0x1.dp-1f,
+        0x1.cp-1f, 0x1.b8p-1f, 0x1.a8p-1f, 0x1.ap-1f,
+        0x1.98p-1f, 0x1.88p-1f, 0x1.8p-1f, 0x1.78p-1f,
+        0x1.7p-1f, 0x1.68p-1f, 0x1.6p-1f, 0x1.58p-1f,
+        0x1.5p+0f, 0x1.4cp+0f, 0x1.44p+0f, 0x1.4p+0f,
+        0x1.38p+0f, 0x1.34p+0f, 0x1.2cp+0f, 0x1.28p+0f,
+        0x1.2p+0f, 0x1.1cp+0f, 0x1.18p+0f, 0x1.14p+0f,
+        0x1.1p+0f, 0x1.0cp+0f, 0x1.08p+0f, 0x1p+0f,
     },
     {  // T_hi
-        0x0p+0f, 0x1.895p-5f, 0x1.4d3p-4f, 0x1.9338p-4f, 0x1.1178p-3f, 0x1.366p-3f, 0x1.823cp-3f, 0x1.a94p-3f,
-        0x1.d104p-3f, 0x1.1178p-2f, 0x1.2696p-2f, 0x1.3c26p-2f, 0x1.522ap-2f, 0x1.68acp-2f, 0x1.7fbp-2f, 0x1.973ap-2f,
-        -0x1.1676p-2f, -0x1.0a32p-2f, -0x1.e27p-3f, -0x1.c9p-3f, -0x1.9524p-3f, -0x1.7ab8p-3f, -0x1.44d4p-3f, -0x1.2954p-3f,
-        -0x1.e27p-4f, -0x1.a928p-4f, -0x1.6f1p-4f, -0x1.342p-4f, -0x1.f0ap-5f, -0x1.774p-5f, -0x1.f82p-6f, 0x0p+0f,
+        0x0p+0f, 0x1.895p-5f, 0x1.4d3p-4f, 0x1.9338p-4f,
+        0x1.1178p-3f, 0x1.366p-3f, 0x1.823cp-3f, 0x1.a94p-3f,
+        0x1.d104p-3f, 0x1.1178p-2f, 0x1.2696p-2f, 0x1.3c26p-2f,
+        0x1.522ap-2f, 0x1.68acp-2f, 0x1.7fbp-2f, 0x1.973ap-2f,
+        -0x1.1676p-2f, -0x1.0a32p-2f, -0x1.e27p-3f, -0x1.c9p-3f,
+        -0x1.9524p-3f, -0x1.7ab8p-3f, -0x1.44d4p-3f, -0x1.2954p-3f,
+        -0x1.e27p-4f, -0x1.a928p-4f, -0x1.6f1p-4f, -0x1.342p-4f,
+        -0x1.f0ap-5f, -0x1.774p-5f, -0x1.f82p-6f, 0x0p+0f,
     },
     {  // T_lo
-        0x0p+0f, -0x1.57ad82p-19f, 0x1.15d208p-20f, -0x1.0d1536p-19f, 0x1.d044fcp-20f, -0x1.a7f538p-22f, 0x1.6551a4p-23f, -0x1.2c3752p-19f,
-        -0x1.01b354p-20f, 0x1.d044fcp-19f, 0x1.089a6ep-21f, -0x1.b1199ap-19f, 0x1.c0e714p-19f, 0x1.07d38ep-19f, -0x1.7109fap-20f, 0x1.a189acp-21f,
-        0x1.aa2a2cp-21f, -0x1.389ce4p-20f, -0x1.db8abcp-21f, 0x1.070cacp-20f, -0x1.a9cf46p-19f, -0x1.20421cp-20f, 0x1.493348p-19f, -0x1.2f82p-19f,
-        -0x1.db8abcp-22f, 0x1.2c5b52p-20f, 0x1.6ba8d4p-19f, 0x1.434f22p-19f, -0x1.86008cp-20f, -0x1.63d8ccp-19f, -0x1.361cfp-19f, 0x0p+0f,
+        0x0p+0f, -0x1.57ad82p-19f, 0x1.15d208p-20f, -0x1.0d1536p-19f,
+        0x1.d044fcp-20f, -0x1.a7f538p-22f, 0x1.6551a4p-23f, -0x1.2c3752p-19f,
+        -0x1.01b354p-20f, 0x1.d044fcp-19f, 0x1.089a6ep-21f, -0x1.b1199ap-19f,
+        0x1.c0e714p-19f, 0x1.07d38ep-19f, -0x1.7109fap-20f, 0x1.a189acp-21f,
+        0x1.aa2a2cp-21f, -0x1.389ce4p-20f, -0x1.db8abcp-21f, 0x1.070cacp-20f,
+        -0x1.a9cf46p-19f, -0x1.20421cp-20f, 0x1.493348p-19f, -0x1.2f82p-19f,
+        -0x1.db8abcp-22f, 0x1.2c5b52p-20f, 0x1.6ba8d4p-19f, 0x1.434f22p-19f,
+        -0x1.86008cp-20f, -0x1.63d8ccp-19f, -0x1.361cfp-19f, 0x0p+0f,
     },
 };
-
-PK_VM_INLINE __m512 log_slot(__m512i slot, int row) {
-  return _mm512_permutex2var_ps(_mm512_load_ps(kLogF32[row]), slot, _mm512_load_ps(kLogF32[row] + 16));
-}
 
 PK_VM_INLINE __m512 log(__m512 x) {
   const __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_zero);
   const __m512 ex = _mm512_getexp_ps(x);
   const __m512 kd = _mm512_mask_add_ps(ex, _mm512_cmp_ps_mask(m, f16(1.0f), _CMP_LT_OQ), ex, f16(1.0f));
   const __m512i slot = _mm512_srli_epi32(_mm512_castps_si512(m), 18);
-  const __m512 r = _mm512_fmadd_ps(m, log_slot(slot, 0), f16(-1.0f));         // exact
-  const __m512 s1 = _mm512_fmadd_ps(kd, f16(kLn2HiF), log_slot(slot, 1));     // exact
+  const __m512 r = _mm512_fmadd_ps(m, lut32(kLogF32[0], slot), f16(-1.0f));         // exact
+  const __m512 s1 = _mm512_fmadd_ps(kd, f16(kLn2HiF), lut32(kLogF32[1], slot));     // exact
   const __m512 s2 = _mm512_add_ps(s1, r);
   const __m512 e2 = _mm512_add_ps(_mm512_sub_ps(s1, s2), r);  // |s1| >= |r| or s1 = 0
   __m512 q = _mm512_fmadd_ps(r, f16(-1.0f / 6), f16(0.2f));
@@ -236,7 +278,7 @@ PK_VM_INLINE __m512 log(__m512 x) {
   q = _mm512_fmadd_ps(r, q, f16(1.0f / 3));
   q = _mm512_fmadd_ps(r, q, f16(-0.5f));
   const __m512 lo = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), q, e2),
-                                  _mm512_fmadd_ps(kd, f16(kLn2LoF), log_slot(slot, 2)));
+                                  _mm512_fmadd_ps(kd, f16(kLn2LoF), lut32(kLogF32[2], slot)));
   const __m512 y = _mm512_add_ps(s2, lo);
   // vfixupimmps responses per input class (4 bits each, class 0 = QNaN ... 7 = positive): zero -> -inf (4),
   // -inf and negative -> QNaN indefinite (3), +inf -> +inf (5), the rest keep y (0). Its imm8 0x71
