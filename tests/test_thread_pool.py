@@ -125,32 +125,65 @@ def test_a_woken_worker_is_kept_off_the_callers_cpu_and_then_freed():
     assert narrowed == []
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
-                    or not os.path.exists("/proc/self/task"), reason="needs Linux and 2 CPUs")
-def test_a_worker_on_the_callers_cpu_moves_off_it():
-    """A worker the scheduler put on the caller's CPU (here: every thread pinned there) leaves it
-    before it takes a chunk, stays off it while regions keep coming, and gets its full CPU set back
-    when it goes to sleep."""
+_NEEDS_2_CPUS = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
+                                   or not os.path.exists("/proc/self/task"), reason="needs Linux and 2 CPUs")
+
+
+def _pool_threads(me):
+    return [int(t) for t in os.listdir("/proc/self/task") if int(t) != me]
+
+
+@_NEEDS_2_CPUS
+def test_an_active_worker_follows_the_caller_off_its_new_cpu():
+    """While regions keep coming, a worker's set excludes the caller's CPU; when the caller moves to
+    another CPU, the worker leaves that one instead, and gets its set back when it sleeps."""
+    old_spin, full = _core._spin_us(), os.sched_getaffinity(0)
+    me = threading.get_native_id()
+    cpu_a, cpu_b = sorted(full)[:2]
+    a = np.ones(2_000_000, np.float32)
+    try:
+        with pk.threads(2):
+            _core._set_spin_us(0)
+            pk.add(a, a)
+            time.sleep(0.05)  # the worker sleeps with its own set
+            _core._set_spin_us(1_000_000)  # and, once woken, stays awake between the regions below
+            os.sched_setaffinity(0, {cpu_a})
+            pk.add(a, a)  # wakes it off cpu_a
+            os.sched_setaffinity(0, {cpu_b})
+            before = _core._thread_pool_counters()["moved"]
+            _core._fma_peak_gflops(0.05, 2)  # the caller now on cpu_b
+            narrowed = [t for t in _pool_threads(me) if os.sched_getaffinity(t) == full - {cpu_b}]
+            assert narrowed, "no worker left the caller's new CPU out of its set"
+            if len(full) == 2:  # its only CPU was the caller's new one: it moved
+                assert _core._thread_pool_counters()["moved"] > before
+    finally:
+        os.sched_setaffinity(0, full)
+        _core._set_spin_us(old_spin)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(os.sched_getaffinity(t) != full for t in narrowed):
+        time.sleep(0.02)
+    assert all(os.sched_getaffinity(t) == full for t in narrowed), "a sleeping worker kept a narrowed set"
+
+
+@_NEEDS_2_CPUS
+def test_a_worker_pinned_by_the_user_stays_pinned():
+    """A one-CPU set (the user's pinning) is never changed, even on the caller's CPU."""
     old_spin, full = _core._spin_us(), os.sched_getaffinity(0)
     me, cpu = threading.get_native_id(), min(full)
     saved = {int(t): os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task")}
     try:
-        _core._set_spin_us(200_000)  # the worker stays awake between the regions below
         with pk.threads(2):
-            _core._fma_peak_gflops(0.01, 2)  # the worker exists and spins
+            _core._set_spin_us(0)
+            _core._fma_peak_gflops(0.01, 2)  # the worker exists
             saved.update({int(t): os.sched_getaffinity(int(t)) for t in os.listdir("/proc/self/task")})
             for tid in saved:
                 os.sched_setaffinity(tid, {cpu})
-            before = _core._thread_pool_counters()["moved"]
-            _core._fma_peak_gflops(0.05, 2)  # a 50 ms region: the worker gets a time slice in it
-            assert _core._thread_pool_counters()["moved"] > before
-            off = [t for t in saved if t != me and os.sched_getaffinity(t) == full - {cpu}]
-            assert off, "no thread left the caller's CPU"
-        os.sched_setaffinity(0, saved[me])
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline and any(os.sched_getaffinity(t) != full for t in off):
-            time.sleep(0.02)
-        assert all(os.sched_getaffinity(t) == full for t in off), "the worker kept a narrowed CPU set asleep"
+            time.sleep(0.05)
+            before = _core._thread_pool_counters()
+            _core._fma_peak_gflops(0.05, 2)
+            after = _core._thread_pool_counters()
+            assert after["moved"] == before["moved"] and after["steered"] == before["steered"]
+            assert all(os.sched_getaffinity(t) == {cpu} for t in _pool_threads(me) if t in saved)
     finally:
         for tid, cpus in saved.items():
             try:

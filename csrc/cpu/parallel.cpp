@@ -219,12 +219,14 @@ class Pool {
                         std::memory_order_relaxed);
   }
 
-  // One pool thread. `asleep` is true while it waits on the condition variable (and before it first
-  // runs); `excluded` is the CPU taken out of its CPU set while it is active (-1: its full set).
+  // One pool thread. `asleep` is true while it waits on the condition variable. `excluded` is the CPU taken out of its CPU set while it is active (-1: none), `saved` the
+  // set it had before (restored when it sleeps). `saved` is written by the worker, or by a caller
+  // while the worker sleeps (the condition variable's mutex orders the two).
   struct Worker {
     pthread_t handle{};
-    std::atomic<bool> asleep{true};
+    std::atomic<bool> asleep{false};  // a new thread is placed by avoid_caller when it joins
     std::atomic<int> excluded{-1};
+    cpu_set_t saved{};
   };
 
   void ensure_workers(int n) {
@@ -243,46 +245,47 @@ class Pool {
   // another core is idle. The scheduler puts it there (wake-affine placement of a woken thread, and
   // kernels that pack threads onto few vCPUs move a spinning one there), so:
   //  * before it wakes sleeping workers, the caller takes its own CPU out of their CPU sets;
-  //  * a worker that joins a region takes the caller's CPU out of its set if it is not already
-  //    out (or it runs there anyway: someone reset its set), leaving it if it is there;
-  //  * a worker gets its full set back when it goes to sleep.
+  //  * a worker that joins a region from the caller's CPU takes that CPU out of its set (and so
+  //    leaves it), as does one whose set still excludes a CPU the caller has left;
+  //  * a worker gets its own set back when it goes to sleep.
   // So while regions come back to back, the workers stay off the caller's CPU; between spells they
-  // may go anywhere. One pthread_setaffinity_np per change (the caller's CPU rarely changes). A
-  // busy CPU cannot hold a region up: the caller never waits for a worker that has not arrived.
-  bool exclude_set(int cpu, cpu_set_t& others) const {
-    if (cpu < 0 || cpu >= CPU_SETSIZE || !full_set_ok_ || !CPU_ISSET(cpu, &full_set_) || CPU_COUNT(&full_set_) < 2)
+  // may go anywhere. A set of one CPU, or one without the caller's, is left alone (the user's
+  // pinning wins). One pthread_setaffinity_np per change (the caller's CPU rarely changes). A busy
+  // CPU cannot hold a region up: the caller never waits for a worker that has not arrived.
+  static bool narrow(Worker* w, int cpu) {
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return false;
+    if (w->excluded.load(std::memory_order_acquire) < 0 &&
+        pthread_getaffinity_np(w->handle, sizeof w->saved, &w->saved) != 0)
       return false;
-    others = full_set_;
+    if (!CPU_ISSET(cpu, &w->saved) || CPU_COUNT(&w->saved) < 2) return false;
+    cpu_set_t others = w->saved;
     CPU_CLR(cpu, &others);
+    if (pthread_setaffinity_np(w->handle, sizeof others, &others) != 0) return false;
+    w->excluded.store(cpu, std::memory_order_seq_cst);
     return true;
   }
 
   void steer_sleepers(int n, int caller_cpu) {
-    cpu_set_t others;
-    if (!exclude_set(caller_cpu, others)) return;
     for (int i = 0; i < n && i < int(workers_.size()); ++i) {
       Worker* w = workers_[size_t(i)];
       if (!w->asleep.load(std::memory_order_seq_cst) || w->excluded.load(std::memory_order_relaxed) == caller_cpu)
         continue;
-      if (pthread_setaffinity_np(w->handle, sizeof others, &others) == 0) {
-        w->excluded.store(caller_cpu, std::memory_order_seq_cst);
-        steered_.fetch_add(1, std::memory_order_relaxed);
-      }
+      if (narrow(w, caller_cpu)) steered_.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
   void avoid_caller(Worker* self, int caller_cpu) {
-    const bool here = sched_getcpu() == caller_cpu;
-    if (!here && self->excluded.load(std::memory_order_relaxed) == caller_cpu) return;
-    cpu_set_t others;
-    if (!exclude_set(caller_cpu, others) || pthread_setaffinity_np(pthread_self(), sizeof others, &others) != 0) return;
-    self->excluded.store(caller_cpu, std::memory_order_seq_cst);
-    if (here) moved_.fetch_add(1, std::memory_order_relaxed);
+    const int ex = self->excluded.load(std::memory_order_acquire);
+    if (sched_getcpu() == caller_cpu) {
+      if (narrow(self, caller_cpu)) moved_.fetch_add(1, std::memory_order_relaxed);
+    } else if (ex >= 0 && ex != caller_cpu) {
+      narrow(self, caller_cpu);
+    }
   }
 
-  void free_cpus(Worker* self) {
-    if (self->excluded.load(std::memory_order_relaxed) < 0) return;
-    pthread_setaffinity_np(pthread_self(), sizeof full_set_, &full_set_);
+  static void free_cpus(Worker* self) {
+    if (self->excluded.load(std::memory_order_acquire) < 0) return;
+    pthread_setaffinity_np(pthread_self(), sizeof self->saved, &self->saved);
     self->excluded.store(-1, std::memory_order_seq_cst);
   }
 
@@ -328,14 +331,6 @@ class Pool {
   std::mutex sleep_mu_;
   std::condition_variable sleep_cv_;
   std::vector<Worker*> workers_;  // grows under region_mu_
-  // The CPUs this process may use, as the pool first ran (the set a steered worker returns to).
-  cpu_set_t full_set_ = [] {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0) CPU_ZERO(&set);
-    return set;
-  }();
-  bool full_set_ok_ = CPU_COUNT(&full_set_) > 0;
   std::atomic<int64_t> regions_{0}, caller_chunks_{0}, worker_chunks_{0}, busy_fallbacks_{0};
   std::atomic<int64_t> stalls_{0}, serial_regions_{0}, steered_{0}, moved_{0};
   int backoff_ms_ = 0;  // under region_mu_
