@@ -112,7 +112,7 @@ def test_a_woken_worker_is_kept_off_the_callers_cpu_and_then_freed():
             time.sleep(0.05)
             before = _core._thread_pool_counters()["steered"]
             np.testing.assert_array_equal(pk.add(a, a), a + a)
-            assert _core._thread_pool_counters()["steered"] == before + 1
+            assert _core._thread_pool_counters()["steered"] > before  # every sleeping worker
     finally:
         _core._set_spin_us(old)
     main = _allowed_cpus(threading.get_native_id())

@@ -146,7 +146,7 @@ class Pool {
     job.max_workers = nthreads - 1;
     job.caller_cpu = sched_getcpu();
     job_.store(&job, std::memory_order_seq_cst);
-    steer_sleepers(nthreads - 1, job.caller_cpu);
+    steer_sleepers(job.caller_cpu);
     epoch_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lk(sleep_mu_);
@@ -265,9 +265,10 @@ class Pool {
     return true;
   }
 
-  void steer_sleepers(int n, int caller_cpu) {
-    for (int i = 0; i < n && i < int(workers_.size()); ++i) {
-      Worker* w = workers_[size_t(i)];
+  // Every sleeping worker, not only as many as the region wants: the notify wakes them all, and
+  // whichever arrives first joins.
+  void steer_sleepers(int caller_cpu) {
+    for (Worker* w : workers_) {
       if (!w->asleep.load(std::memory_order_seq_cst) || w->excluded.load(std::memory_order_relaxed) == caller_cpu)
         continue;
       if (narrow(w, caller_cpu)) steered_.fetch_add(1, std::memory_order_relaxed);
