@@ -146,7 +146,7 @@ class Pool {
     job.max_workers = nthreads - 1;
     job.caller_cpu = sched_getcpu();
     job_.store(&job, std::memory_order_seq_cst);
-    steer_sleepers(job.caller_cpu);
+    if (sleeping_.load(std::memory_order_seq_cst) > 0) steer_sleepers(job.caller_cpu);  // else all spin
     epoch_.fetch_add(1, std::memory_order_seq_cst);
     if (sleeping_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> lk(sleep_mu_);
@@ -219,9 +219,10 @@ class Pool {
                         std::memory_order_relaxed);
   }
 
-  // One pool thread. `asleep` is true while it waits on the condition variable. `excluded` is the CPU taken out of its CPU set while it is active (-1: none), `saved` the
-  // set it had before (restored when it sleeps). `saved` is written by the worker, or by a caller
-  // while the worker sleeps (the condition variable's mutex orders the two).
+  // One pool thread. `asleep` is true while it waits on the condition variable. `excluded` is the
+  // CPU taken out of its CPU set while it is active (-1: none), `saved` the set it had before
+  // (restored when it sleeps). `saved` is written by the worker, or by a caller while the worker
+  // sleeps (the condition variable's mutex orders the two).
   struct Worker {
     pthread_t handle{};
     std::atomic<bool> asleep{false};  // a new thread is placed by avoid_caller when it joins

@@ -13,6 +13,8 @@ k ln2_hi + T_hi is exact (both on the grid, |sum| < 128), and T_lo = T - T_hi ro
 import mpmath as mp
 import numpy as np
 
+from cxx_table import print_rows
+
 mp.mp.prec = 100
 
 
@@ -29,16 +31,5 @@ def table() -> tuple[list[float], list[float], list[float]]:
     return inv, t_hi, t_lo
 
 
-def hexf(v: float) -> str:
-    """A float32 as a C++ hex literal, the mantissa's trailing zeros dropped: 0x1.2p+1f."""
-    mant, exp = float(np.float32(v)).hex().split("p")
-    mant = mant.rstrip("0").rstrip(".")
-    return f"{mant}p{exp}f"
-
-
 if __name__ == "__main__":
-    for name, row in zip(("inv", "T_hi", "T_lo"), table()):
-        print(f"    {{  // {name}")
-        for i in range(0, 32, 4):
-            print("        " + ", ".join(hexf(v) for v in row[i : i + 4]) + ",")
-        print("    },")
+    print_rows(("inv", "T_hi", "T_lo"), table())

@@ -17,6 +17,8 @@ down, the lower ones refitted after each rounding. Rows of the table: m, c0h, c0
 import mpmath as mp
 import numpy as np
 
+from cxx_table import print_rows
+
 mp.mp.prec = 80
 DEG = 5
 NODES = 400
@@ -70,16 +72,5 @@ def table() -> np.ndarray:
     return rows
 
 
-def hexf(v: float) -> str:
-    """A float32 as a C++ hex literal, the mantissa's trailing zeros dropped: 0x1.2p+1f."""
-    mant, exp = float(np.float32(v)).hex().split("p")
-    mant = mant.rstrip("0").rstrip(".")
-    return f"{mant}p{exp}f"
-
-
 if __name__ == "__main__":
-    for name, row in zip(["m", "c0h", "c0l"] + [f"c{j}" for j in range(1, DEG + 1)], table()):
-        print(f"    {{  // {name}")
-        for i in range(0, 32, 4):
-            print("        " + ", ".join(hexf(v) for v in row[i : i + 4]) + ",")
-        print("    },")
+    print_rows(["m", "c0h", "c0l"] + [f"c{j}" for j in range(1, DEG + 1)], table())
