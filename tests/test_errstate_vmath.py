@@ -213,7 +213,11 @@ def _arrays(dtype):
 def test_generated_arrays_raise_as_numpy(fn, dtype, isa):
     @given(x=_arrays(dtype), step=st.sampled_from([1, 2, -1]))
     def check(x, step):
-        want = _expected(fn, x[::step])
+        # NumPy's answer for the same values in a fresh array (a copy: a one-element view keeps its
+        # negative stride): NumPy's float64 exp runs negative strides through libm, which raises
+        # invalid for a signalling NaN where its SIMD loop does not; pykernels gives the SIMD loop's
+        # flags in every layout.
+        want = _expected(fn, x[::step].copy())
         f = getattr(pk, fn)
         assert raised(f, x[::step]) == want
 
