@@ -11,8 +11,8 @@ the add, shuffle or mask pipes) can take a kernel past 100% of that bound.
     python bench/vmath_bound.py --write         # also the `vmath_bound` section of bench/RESULTS.md
 
 The instruction counts (VECTOR_INSNS) are static counts of the contiguous loop of each op's AVX-512
-build (the zmm instructions between the loop's label and its backward jump, load and store
-included), re-derived from a build tree with
+build, which takes four vectors per iteration (the zmm instructions between the loop's label and its
+backward jump, loads and stores included, divided by 4), re-derived from a build tree with
 
     objdump -d --no-show-raw-insn build/CMakeFiles/pk_kernels.dir/csrc/cpu/elementwise_loops_avx512.cpp.o
 
@@ -37,7 +37,7 @@ from pykernels import _core
 N = 10**6
 OPS = ("exp", "log", "tanh", "sigmoid")
 # zmm instructions per 16 float32 elements in the AVX-512 contiguous loop (module docstring).
-VECTOR_INSNS = {"exp": 21, "log": 32, "tanh": 33, "sigmoid": 44}
+VECTOR_INSNS = {"exp": 21, "log": 31, "tanh": 33, "sigmoid": 36}
 
 
 def _inputs() -> dict[str, np.ndarray]:

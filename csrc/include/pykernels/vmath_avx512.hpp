@@ -101,8 +101,9 @@ PK_VM_INLINE __m512 lut32(const float* row, __m512i slot) {
 // |x| < 2^-4 in slot 11), whose two table registers vpermt2ps reads. In the slot, t = |x| - m (exact)
 // and tanh = c0h + (c0l + c1 t + t^2 (c2 + ... + c5 t^3)): a degree-5 relative minimax fit with c0 as a
 // float pair, so the only sizeable error is the final rounding (slot 11: x + x^3 (c3 + c5 x^2), one
-// rounding). Exhaustively over the float32 |x|: max 0.686 ULP. About 25 vector instructions per 16 elements
-// against 54 for exp's pair and a compensated quotient. Table: python csrc/tools/tanh_f32_table.py
+// rounding). Over every float32 x: max 0.686 ULP (csrc/tools/exhaustive_ulp.py). About 25 vector
+// instructions per 16 elements against 54 for exp's pair and a compensated quotient.
+// Table: python csrc/tools/tanh_f32_table.py
 alignas(64) inline constexpr float kTanhF32[8][32] = {
     {  // m
         0x1.2p+1f, 0x1.6p+1f, 0x1.ap+1f, 0x1.ep+1f,
@@ -200,25 +201,54 @@ PK_VM_INLINE __m512 tanh(__m512 x) {
   return nan_to_canonical(x, _mm512_castsi512_ps(tb));
 }
 
-// sigmoid: E = exp(-|x|) = 2^e (h + l); 1/(1 + E) = g (1 + eps2); x >= 0: g (1 + eps2) rounded once;
-// x < 0: (h + l) g (1 + eps2) rounded once (the exact product error of h g), then scaled by 2^e
-// (rounded again only where subnormal). Never overflows.
+// sigmoid(x) = 1 / (1 + e^-x) = Z / (Z + th + w) for every x, with x clamped to [-104, 64] (sigmoid
+// rounds to 1 from 17.33 and to 0 below -103.97). As in exp_parts, -x = k ln2/16 + r and
+// e^-x = 2^m (th + w), m = floor(k/16), w = th q + tl (|w| <= 0.0225 th, not renormalised); the
+// reduction runs on x with the odd coefficients' signs flipped, which gives exp_parts' bits exactly.
+// Z = 2^-m (exact; 2^-150 underflows to 0 where it no longer matters). D = Z + th + w: Z (a power of
+// 2) and th (in [1, 2)), the larger first, summed exactly as dh + dl (Fast2Sum), w added into dl.
+// 1/D = g (1 + eps): g = vrcp14ps(dh + dl) (relative error < 2^-14), eps = 1 - g dh - g dl; the eps^2
+// term left out is < 2^-28. g + g eps is rounded once and scaled by Z (vscalefps: rounded again only
+// where the result is subnormal). Over every float32 input: max 0.583 ULP, 0.765 where the result is
+// subnormal (x < -87.34); python csrc/tools/exhaustive_ulp.py sigmoid
+//
+// N vectors at a time, each step over all N before the next: one vector's chain of ~25 dependent
+// instructions is longer than the core's scheduler overlaps across loop iterations, so the
+// contiguous loops call sigmoid<4>, whose four independent chains interleave in the instruction
+// stream.
+template <int N>
+PK_VM_INLINE void sigmoid(const __m512* x, __m512* y) {
+#define PK_EACH _Pragma("GCC unroll 8") for (int k = 0; k < N; ++k)
+  const __m512 one = f16(1.0f);
+  __m512 c[N], kb[N], kd[N], r[N], th[N], p[N], w[N], nm[N], z[N], a[N], b[N], dh[N], dl[N], g[N], eps[N];
+  __m512i j[N];
+  PK_EACH c[k] = _mm512_max_ps(_mm512_min_ps(x[k], f16(64.0f)), f16(-104.0f));  // NaN -> -104
+  PK_EACH kb[k] = _mm512_fmadd_ps(c[k], f16(-0x1.715476p+4f), f16(kShiftF));
+  PK_EACH kd[k] = _mm512_sub_ps(kb[k], f16(kShiftF));
+  PK_EACH r[k] = _mm512_fmadd_ps(kd[k], f16(0x1.62ep-5f), c[k]);  // exact
+  PK_EACH r[k] = _mm512_fmadd_ps(kd[k], f16(0x1.0bfbe8p-19f), r[k]);  // -r
+  PK_EACH j[k] = _mm512_castps_si512(kb[k]);  // vpermps reads the low 4 bits: k mod 16
+  PK_EACH th[k] = _mm512_permutexvar_ps(j[k], _mm512_load_ps(kExp2Hi16));
+  PK_EACH p[k] = _mm512_fmadd_ps(r[k], f16(0x1.5555aep-5f), f16(-0x1.5556e0p-3f));
+  PK_EACH p[k] = _mm512_fmadd_ps(r[k], p[k], f16(0.5f));
+  PK_EACH w[k] = _mm512_fmsub_ps(_mm512_mul_ps(r[k], r[k]), p[k], r[k]);  // e^r - 1
+  PK_EACH w[k] = _mm512_fmadd_ps(th[k], w[k], _mm512_permutexvar_ps(j[k], _mm512_load_ps(kExp2Lo16)));
+  PK_EACH nm[k] = _mm512_mul_ps(kd[k], f16(-0.0625f));
+  PK_EACH nm[k] = _mm512_roundscale_ps(nm[k], _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);  // -m = ceil(-k/16)
+  PK_EACH z[k] = _mm512_scalef_ps(one, nm[k]);
+  PK_EACH a[k] = _mm512_max_ps(z[k], th[k]);
+  PK_EACH b[k] = _mm512_min_ps(z[k], th[k]);
+  PK_EACH dh[k] = _mm512_add_ps(a[k], b[k]);
+  PK_EACH dl[k] = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(a[k], dh[k]), b[k]), w[k]);
+  PK_EACH g[k] = _mm512_rcp14_ps(_mm512_add_ps(dh[k], dl[k]));
+  PK_EACH eps[k] = _mm512_fnmadd_ps(g[k], dl[k], _mm512_fnmadd_ps(g[k], dh[k], one));
+  PK_EACH y[k] = nan_to_canonical(x[k], _mm512_scalef_ps(_mm512_fmadd_ps(g[k], eps[k], g[k]), nm[k]));
+#undef PK_EACH
+}
 PK_VM_INLINE __m512 sigmoid(__m512 x) {
-  const __m512 na = _mm512_max_ps(_mm512_or_ps(x, f16(-0.0f)), f16(-104.0f));
-  __m512 h, l, e;
-  exp_parts(na, h, l, e);
-  const __m512 eh = _mm512_scalef_ps(h, e), el = _mm512_scalef_ps(l, e);
-  const __m512 dh = _mm512_add_ps(f16(1.0f), eh);
-  const __m512 dl = _mm512_add_ps(_mm512_add_ps(_mm512_sub_ps(f16(1.0f), dh), eh), el);
-  __m512 g, eps2;
-  recip_pair(dh, dl, g, eps2);
-  const __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
-  const __m512 nh = _mm512_mask_mov_ps(h, pos, f16(1.0f));
-  const __m512 nl = _mm512_maskz_mov_ps(__mmask16(~pos), l);
-  const __m512 ph = _mm512_mul_ps(nh, g);
-  const __m512 pe = _mm512_fmsub_ps(nh, g, ph);
-  const __m512 y = _mm512_add_ps(ph, _mm512_fmadd_ps(nl, g, _mm512_fmadd_ps(ph, eps2, pe)));
-  return nan_to_canonical(x, _mm512_scalef_ps(y, _mm512_maskz_mov_ps(__mmask16(~pos), e)));
+  __m512 y;
+  sigmoid<1>(&x, &y);
+  return y;
 }
 
 // log by table: x = 2^k m, m in [0.75, 1.5) (vgetmantps; k from vgetexpps, plus 1 where m < 1), and
@@ -227,8 +257,8 @@ PK_VM_INLINE __m512 sigmoid(__m512 x) {
 // 1/32; log x = (k ln2_hi + T_hi) + r + (k ln2_lo + T_lo + log1p(r) - r) with T = -log(inv) = T_hi +
 // T_lo, T_hi on a 2^-17 grid as k ln2_hi is (|sum| < 128: exact), then r added by Fast2Sum, log1p(r) - r
 // by its Taylor series to r^6 (truncation < 2^-33 relative). Only the final rounding is sizeable:
-// exhaustively over the positive float32, subnormals included, max 0.521 ULP. Subnormal inputs need
-// no scaling (vgetexpps/vgetmantps take them). Special inputs by vfixupimmps: +-0 -> -inf, x < 0 and
+// over every positive float32, subnormals included, max 0.520 ULP (csrc/tools/exhaustive_ulp.py).
+// Subnormal inputs need no scaling (vgetexpps/vgetmantps take them). Special inputs by vfixupimmps: +-0 -> -inf, x < 0 and
 // -inf -> x86's default NaN (sign bit set), +inf -> +inf; NaN -> the canonical +NaN.
 // Tables: python csrc/tools/log_f32_table.py
 alignas(64) inline constexpr float kLogF32[3][32] = {
