@@ -204,18 +204,23 @@ class Pool {
 
   // A worker that claimed a chunk and then lost its core (another process runs there) makes the
   // caller wait for it far longer than the caller's own share took. After such a stall the regions
-  // run on the calling thread alone for a while, doubling from 10 ms up to 1 s while stalls recur,
-  // and back to the pool at once when a region runs without one: on a busy core one thread is what
-  // the work gets anyway, and it never waits for a time slice.
+  // run on the calling thread alone for a while, and back to the pool at once when that time is up:
+  // on a busy core one thread is what the work gets anyway, and it never waits for a time slice.
+  // How long depends on how recent the previous stall is. A lone stall (none in the second before)
+  // backs off for 1 ms: on an idle machine one is common (on a 2-vCPU VM about one per process,
+  // ~4 ms, a scheduler tick), and 10 ms of serial regions after it cost more than the stall did (half
+  // of a hundred 2-thread calls of a 1e6 tanh ran serially: _core._thread_pool_counters()
+  // ["serial_regions"]). Stalls within a second of each other mean a busy core: 10 ms, then doubling
+  // up to 1 s (bench/load.py measures calls next to a busy core).
   void note_wait(Clock::duration own, Clock::duration waited) {
     const auto limit = std::max<Clock::duration>(std::chrono::microseconds(200), 4 * own);
-    if (waited <= limit) {
-      backoff_ms_ = 0;
-      return;
-    }
+    if (waited <= limit) return;
     stalls_.fetch_add(1, std::memory_order_relaxed);
-    backoff_ms_ = backoff_ms_ == 0 ? 10 : std::min(1000, backoff_ms_ * 2);
-    serial_until_.store((Clock::now() + std::chrono::milliseconds(backoff_ms_)).time_since_epoch().count(),
+    const auto now = Clock::now();
+    const bool recent = now - last_stall_ < std::chrono::seconds(1);
+    last_stall_ = now;
+    backoff_ms_ = !recent ? 1 : std::min(1000, std::max(10, backoff_ms_ * 2));
+    serial_until_.store((now + std::chrono::milliseconds(backoff_ms_)).time_since_epoch().count(),
                         std::memory_order_relaxed);
   }
 
@@ -335,7 +340,8 @@ class Pool {
   std::vector<Worker*> workers_;  // grows under region_mu_
   std::atomic<int64_t> regions_{0}, caller_chunks_{0}, worker_chunks_{0}, busy_fallbacks_{0};
   std::atomic<int64_t> stalls_{0}, serial_regions_{0}, steered_{0}, moved_{0};
-  int backoff_ms_ = 0;  // under region_mu_
+  int backoff_ms_ = 0;              // under region_mu_
+  Clock::time_point last_stall_{};  // under region_mu_
   std::atomic<Clock::rep> serial_until_{0};
 };
 
