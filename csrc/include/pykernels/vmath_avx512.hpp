@@ -33,24 +33,36 @@ alignas(64) inline constexpr float kExp2Lo16[16] = {
 
 PK_VM_INLINE __m512 f16(float v) { return _mm512_set1_ps(v); }
 
+// exp(u) = 2^(kd/16) (th + w) with u = x (+ xl), or u = -x for kNeg: u = k ln2/16 + r, |r| <= 0.0217
+// (the 2-part ln2/16, k * hi exact for |k| < 2^12; kd = k as a float), exp(r) = 1 + q, q = r + r^2 P(r)
+// (P degree 2, relative minimax on |r| <= 0.0217, error 2^-24.5 on a term < 2^-12), th + w =
+// 2^(j/16) (1 + q), j = k mod 16, with one rounding on w, a term < 0.045 th (error < 2^-29 relative).
+// kNeg works on v = -r from x itself, the odd terms' signs flipped: the same bits as for -x, one
+// negation fewer.
+template <bool kNeg = false, bool kLow = false>
+PK_VM_INLINE void exp_reduce(__m512 x, __m512& kd, __m512& th, __m512& w, __m512 xl = __m512()) {
+  static_assert(!(kNeg && kLow), "xl is added to x, not to -x");
+  constexpr float s = kNeg ? -1.0f : 1.0f;
+  const __m512 kb = _mm512_fmadd_ps(x, f16(s * 0x1.715476p+4f), f16(kShiftF));  // k = the low bits of kb
+  kd = _mm512_sub_ps(kb, f16(kShiftF));
+  const __m512 vh = _mm512_fnmadd_ps(kd, f16(s * 0x1.62ep-5f), x);  // exact
+  const __m512 v = _mm512_fnmadd_ps(kd, f16(s * 0x1.0bfbe8p-19f), kLow ? _mm512_add_ps(vh, xl) : vh);  // s r
+  const __m512i j = _mm512_castps_si512(kb);  // vpermps reads the low 4 bits: k mod 16
+  th = _mm512_permutexvar_ps(j, _mm512_load_ps(kExp2Hi16));
+  __m512 p = _mm512_fmadd_ps(v, f16(0x1.5555aep-5f), f16(s * 0x1.5556e0p-3f));
+  p = _mm512_fmadd_ps(v, p, f16(0.5f));  // P(r)
+  const __m512 vv = _mm512_mul_ps(v, v);
+  const __m512 q = kNeg ? _mm512_fmsub_ps(vv, p, v) : _mm512_fmadd_ps(vv, p, v);
+  // 2^(j/16) (1 + q) - th, the product tl * q dropped
+  w = _mm512_fmadd_ps(th, q, _mm512_permutexvar_ps(j, _mm512_load_ps(kExp2Lo16)));
+}
+
 // exp(x) = 2^e (h + l) for x in [-104, 89] (callers clamp), e = floor(k/16) as a float for vscalefps:
-// x = k ln2/16 + r, |r| <= 0.0217 (the 2-part ln2/16, k * hi exact for |k| < 2^12),
-// exp(r) = 1 + q, q = r + r^2 P(r) (P degree 2, relative minimax on |r| <= 0.0217, error 2^-24.5 on a
-// term < 2^-12), h + l = 2^(j/16) (1 + q) with one rounding on a term < 0.045 (error < 2^-29 relative),
-// h + l normalised (Fast2Sum). So h alone is within 0.52 ULP of exp(x) / 2^e.
+// exp_reduce's th + w normalised (Fast2Sum). So h alone is within 0.52 ULP of exp(x) / 2^e.
 template <bool kLow = false>
 PK_VM_INLINE void exp_parts(__m512 x, __m512& h, __m512& l, __m512& e, __m512 xl = __m512()) {
-  const __m512 kb = _mm512_fmadd_ps(x, f16(0x1.715476p+4f), f16(kShiftF));  // k = the low bits of kb
-  const __m512 kd = _mm512_sub_ps(kb, f16(kShiftF));
-  const __m512 rh = _mm512_fnmadd_ps(kd, f16(0x1.62ep-5f), x);  // exact
-  const __m512 r = _mm512_fnmadd_ps(kd, f16(0x1.0bfbe8p-19f), kLow ? _mm512_add_ps(rh, xl) : rh);
-  const __m512i j = _mm512_castps_si512(kb);  // vpermps reads the low 4 bits: k mod 16
-  const __m512 th = _mm512_permutexvar_ps(j, _mm512_load_ps(kExp2Hi16));
-  const __m512 tl = _mm512_permutexvar_ps(j, _mm512_load_ps(kExp2Lo16));
-  __m512 p = _mm512_fmadd_ps(r, f16(0x1.5555aep-5f), f16(0x1.5556e0p-3f));
-  p = _mm512_fmadd_ps(r, p, f16(0.5f));
-  const __m512 q = _mm512_fmadd_ps(_mm512_mul_ps(r, r), p, r);
-  const __m512 w = _mm512_fmadd_ps(th, q, tl);  // 2^(j/16) (1 + q) - th, the product tl * q dropped
+  __m512 kd, th, w;
+  exp_reduce<false, kLow>(x, kd, th, w, xl);
   h = _mm512_add_ps(th, w);
   l = _mm512_add_ps(_mm512_sub_ps(th, h), w);
   e = _mm512_mul_ps(kd, f16(0.0625f));  // vscalefps takes floor(k / 16)
@@ -202,9 +214,8 @@ PK_VM_INLINE __m512 tanh(__m512 x) {
 }
 
 // sigmoid(x) = 1 / (1 + e^-x) = Z / (Z + th + w) for every x, with x clamped to [-104, 64] (sigmoid
-// rounds to 1 from 17.33 and to 0 below -103.97). As in exp_parts, -x = k ln2/16 + r and
-// e^-x = 2^m (th + w), m = floor(k/16), w = th q + tl (|w| <= 0.0225 th, not renormalised); the
-// reduction runs on x with the odd coefficients' signs flipped, which gives exp_parts' bits exactly.
+// rounds to 1 from 17.33 and to 0 below -103.97). By exp_reduce, e^-x = 2^m (th + w), m = floor(k/16)
+// (|w| <= 0.0225 th, not renormalised).
 // Z = 2^-m (exact; 2^-150 underflows to 0 where it no longer matters). D = Z + th + w: Z (a power of
 // 2) and th (in [1, 2)), the larger first, summed exactly as dh + dl (Fast2Sum), w added into dl.
 // 1/D = g (1 + eps): g = vrcp14ps(dh + dl) (relative error < 2^-14), eps = 1 - g dh - g dl; the eps^2
@@ -220,19 +231,9 @@ template <int N>
 PK_VM_INLINE void sigmoid(const __m512* x, __m512* y) {
 #define PK_EACH _Pragma("GCC unroll 8") for (int k = 0; k < N; ++k)
   const __m512 one = f16(1.0f);
-  __m512 c[N], kb[N], kd[N], r[N], th[N], p[N], w[N], nm[N], z[N], a[N], b[N], dh[N], dl[N], g[N], eps[N];
-  __m512i j[N];
+  __m512 c[N], kd[N], th[N], w[N], nm[N], z[N], a[N], b[N], dh[N], dl[N], g[N], eps[N];
   PK_EACH c[k] = _mm512_max_ps(_mm512_min_ps(x[k], f16(64.0f)), f16(-104.0f));  // NaN -> -104
-  PK_EACH kb[k] = _mm512_fmadd_ps(c[k], f16(-0x1.715476p+4f), f16(kShiftF));
-  PK_EACH kd[k] = _mm512_sub_ps(kb[k], f16(kShiftF));
-  PK_EACH r[k] = _mm512_fmadd_ps(kd[k], f16(0x1.62ep-5f), c[k]);  // exact
-  PK_EACH r[k] = _mm512_fmadd_ps(kd[k], f16(0x1.0bfbe8p-19f), r[k]);  // -r
-  PK_EACH j[k] = _mm512_castps_si512(kb[k]);  // vpermps reads the low 4 bits: k mod 16
-  PK_EACH th[k] = _mm512_permutexvar_ps(j[k], _mm512_load_ps(kExp2Hi16));
-  PK_EACH p[k] = _mm512_fmadd_ps(r[k], f16(0x1.5555aep-5f), f16(-0x1.5556e0p-3f));
-  PK_EACH p[k] = _mm512_fmadd_ps(r[k], p[k], f16(0.5f));
-  PK_EACH w[k] = _mm512_fmsub_ps(_mm512_mul_ps(r[k], r[k]), p[k], r[k]);  // e^r - 1
-  PK_EACH w[k] = _mm512_fmadd_ps(th[k], w[k], _mm512_permutexvar_ps(j[k], _mm512_load_ps(kExp2Lo16)));
+  PK_EACH exp_reduce<true>(c[k], kd[k], th[k], w[k]);  // e^-x = 2^(kd/16) (th + w)
   PK_EACH nm[k] = _mm512_mul_ps(kd[k], f16(-0.0625f));
   PK_EACH nm[k] = _mm512_roundscale_ps(nm[k], _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);  // -m = ceil(-k/16)
   PK_EACH z[k] = _mm512_scalef_ps(one, nm[k]);
